@@ -1,0 +1,16 @@
+/**
+ * graceful-inference for Node.js. Re-exports only.
+ * @packageDocumentation
+ */
+export * from './errors.js';
+export type * from './types.js';
+export { createInference } from './inference.js';
+export type { Inference, InferenceOptions, InferenceStatus, VersionStatus, VersionCounts } from './inference.js';
+export type { SchemaLike } from './options.js';
+export { functionModel } from './models/function-model.js';
+export type { ModelFunction, FunctionModelOptions } from './models/function-model.js';
+export type { InferenceEvents, BreakerState, Unsubscribe } from './events.js';
+export type { BreakerOptions, BreakerStats } from './resilience/circuit-breaker.js';
+export type { RetryOptions } from './resilience/retry.js';
+export type { Instrumentation, CallObserver } from './telemetry/instrumentation.js';
+export { FallbackTimeoutError, FallbackOutputError } from './fallback/fallback-chain.js';

@@ -1,0 +1,161 @@
+/**
+ * The circuit breaker of one model version, backed by opossum and configured
+ * so that none of opossum's shared or costly behaviour reaches users:
+ * - a fresh options object per breaker (opossum mutates and shares it);
+ * - no opossum timeout and no AbortController (opossum's is breaker-wide: one
+ *   timeout would abort every call in flight); deadlines are ours, per call;
+ * - rolling percentiles off (otherwise every failure re-sorts every latency in
+ *   the window: milliseconds per failing call under load), snapshots off;
+ * - no cache, no coalescing.
+ * On top of opossum it trips on slow calls (a model that turns slow is as bad
+ * as one that fails), measured in a timer-free sliding window.
+ */
+import OpossumBreaker from 'opossum';
+import { ModelCallError } from '../errors.js';
+import type { BreakerState } from '../events.js';
+import { SlidingWindow } from './sliding-window.js';
+
+/** Breaker settings (validated by the options schema). */
+export interface BreakerOptions {
+  /** Percentage of failed calls in the window that opens the breaker. Default 50. */
+  readonly errorThresholdPercentage?: number;
+  /** Calls needed in the window before the breaker may open. Default 10. */
+  readonly volumeThreshold?: number;
+  /** Time the breaker stays open before letting one probe through. Default 30 000. */
+  readonly resetTimeoutMs?: number;
+  /** Length of the rolling statistics window. Default 10 000. */
+  readonly rollingWindowMs?: number;
+  /** A successful call at least this slow counts as slow. Off when absent. */
+  readonly slowCallMs?: number;
+  /** Percentage of slow calls in the window that opens the breaker. Default 50. */
+  readonly slowCallRatePercent?: number;
+}
+
+/** Counters of a breaker's rolling window. */
+export interface BreakerStats {
+  readonly state: BreakerState;
+  readonly calls: number;
+  readonly failures: number;
+  readonly rejects: number;
+  readonly slowCalls: number;
+}
+
+/** What a breaker reports on each state change. */
+export type TransitionListener = (state: BreakerState, cause: 'failures' | 'slow-calls' | 'manual') => void;
+
+/** Marks errors that must not count against the breaker (the caller aborted). */
+export type ErrorFilter = (error: unknown) => boolean;
+
+const BUCKETS = 10;
+
+/** The error a call gets while the breaker is open. */
+export function circuitOpenError(): ModelCallError {
+  return new ModelCallError('ERR_CIRCUIT_OPEN', 'circuit-open', 'Circuit breaker is open: the model was not called');
+}
+
+type Thunk = () => Promise<unknown>;
+const runThunk = (thunk: Thunk): Promise<unknown> => thunk();
+
+/** A circuit breaker guarding one model version. */
+export class CircuitBreaker {
+  private readonly breaker: OpossumBreaker<[Thunk], unknown>;
+  private readonly slow: SlidingWindow | undefined;
+  private readonly slowCallMs: number;
+  private readonly slowRate: number;
+  private readonly volumeThreshold: number;
+  private openCause: 'failures' | 'slow-calls' | 'manual' = 'failures';
+
+  constructor(options: BreakerOptions, onTransition: TransitionListener, errorFilter: ErrorFilter) {
+    const rollingWindowMs = options.rollingWindowMs ?? 10_000;
+    this.volumeThreshold = options.volumeThreshold ?? 10;
+    this.breaker = new OpossumBreaker<[Thunk], unknown>(runThunk, {
+      timeout: false,
+      errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+      volumeThreshold: this.volumeThreshold,
+      resetTimeout: options.resetTimeoutMs ?? 30_000,
+      rollingCountTimeout: rollingWindowMs,
+      rollingCountBuckets: BUCKETS,
+      rollingPercentilesEnabled: false,
+      enableSnapshots: false,
+      cache: false,
+      coalesce: false,
+      errorFilter,
+    } as OpossumBreaker.Options);
+    this.slowCallMs = options.slowCallMs ?? Number.POSITIVE_INFINITY;
+    this.slowRate = options.slowCallRatePercent ?? 50;
+    this.slow = options.slowCallMs === undefined ? undefined : new SlidingWindow(rollingWindowMs, BUCKETS);
+    this.breaker.on('open', () => {
+      const cause = this.openCause;
+      this.openCause = 'failures';
+      this.slow?.reset();
+      onTransition('open', cause);
+    });
+    this.breaker.on('halfOpen', () => onTransition('half-open', 'failures'));
+    this.breaker.on('close', () => onTransition('closed', 'failures'));
+  }
+
+  /** Current state. */
+  get state(): BreakerState {
+    if (this.breaker.opened) return 'open';
+    if (this.breaker.halfOpen) return 'half-open';
+    return 'closed';
+  }
+
+  /**
+   * Runs `thunk` through the breaker. While open, rejects at once with a
+   * `circuit-open` error and never calls `thunk`.
+   */
+  fire<T>(thunk: () => Promise<T>): Promise<T> {
+    return (this.breaker.fire(thunk as Thunk) as Promise<T>).catch(mapOpen);
+  }
+
+  /**
+   * Records the duration of a successful call and opens the breaker when the
+   * share of slow calls in the window reaches the configured rate.
+   */
+  recordLatency(ms: number): void {
+    const slow = this.slow;
+    if (slow === undefined) return;
+    const isSlow = ms >= this.slowCallMs;
+    slow.record(isSlow);
+    if (!isSlow) return;
+    const { total, hits } = slow.counts();
+    if (total >= this.volumeThreshold && (hits / total) * 100 >= this.slowRate && !this.breaker.opened) {
+      this.openCause = 'slow-calls';
+      this.breaker.open();
+    }
+  }
+
+  /** Opens the breaker by hand (e.g. an operator's kill switch). */
+  open(): void {
+    this.openCause = 'manual';
+    this.breaker.open();
+  }
+
+  /** Closes the breaker by hand. */
+  close(): void {
+    this.breaker.close();
+  }
+
+  /** Rolling-window counters. */
+  stats(): BreakerStats {
+    const s = this.breaker.stats;
+    return {
+      state: this.state,
+      calls: s.fires,
+      failures: s.failures,
+      rejects: s.rejects,
+      slowCalls: this.slow?.counts().hits ?? 0,
+    };
+  }
+
+  /** Clears opossum's timers; the breaker rejects every call afterwards. */
+  shutdown(): void {
+    this.breaker.shutdown();
+  }
+}
+
+function mapOpen(error: unknown): never {
+  if ((error as { code?: unknown } | null)?.code === 'EOPENBREAKER') throw circuitOpenError();
+  throw error;
+}

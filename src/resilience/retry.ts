@@ -1,0 +1,84 @@
+/**
+ * Retries for transient faults, backed by p-retry.
+ *
+ * p-retry costs several microseconds per call even when the first attempt
+ * succeeds, so it is only loaded and entered after a first failure: the
+ * successful hot path never touches it.
+ */
+import type { ModelCallError } from '../errors.js';
+
+/** Retry settings (validated by the options schema). */
+export interface RetryOptions {
+  /** Retries after the first attempt. Default 2. */
+  readonly retries?: number;
+  /** Delay before the first retry. Default 25 ms. */
+  readonly minTimeoutMs?: number;
+  /** Largest delay between retries. Default 1 000 ms. */
+  readonly maxTimeoutMs?: number;
+  /** Growth factor of the delay. Default 2. */
+  readonly factor?: number;
+  /** Which errors are worth retrying. Default: errors the model threw (not timeouts, open breakers or bad outputs). */
+  readonly retryIf?: (error: unknown) => boolean;
+}
+
+/** Default `retryIf`: only plain model errors are transient candidates. */
+export function isRetryableByDefault(error: unknown): boolean {
+  const reason = (error as Partial<ModelCallError> | null)?.reason;
+  return reason === undefined || reason === 'model-error';
+}
+
+type PRetry = typeof import('p-retry').default;
+let pRetryPromise: Promise<PRetry> | undefined;
+const loadPRetry = (): Promise<PRetry> => (pRetryPromise ??= import('p-retry').then((m) => m.default));
+
+/** Keeps the original error reachable when p-retry needs an `Error` instance. */
+class NonErrorThrown extends Error {
+  constructor(readonly original: unknown) {
+    super(`Non-error thrown: ${String(original)}`);
+  }
+}
+
+const unwrap = (e: unknown): unknown => (e instanceof NonErrorThrown ? e.original : e);
+
+/**
+ * Runs the retries that follow a failed first attempt. The first failure is
+ * replayed as p-retry's first attempt so its backoff and limits apply from
+ * there. Stops at `deadline`, when `canRetry` says no (breaker open, retryIf),
+ * or when `signal` aborts.
+ */
+export async function retryAfterFailure<T>(
+  firstError: unknown,
+  attempt: () => Promise<T>,
+  options: RetryOptions,
+  deadline: number,
+  canRetry: (error: unknown) => boolean,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  const pRetry = await loadPRetry();
+  const remaining = deadline - performance.now();
+  if (remaining <= 0) throw firstError;
+  try {
+    return await pRetry(
+      async (n: number) => {
+        if (n === 1) throw firstError instanceof Error ? firstError : new NonErrorThrown(firstError);
+        try {
+          return await attempt();
+        } catch (e) {
+          throw e instanceof Error ? e : new NonErrorThrown(e);
+        }
+      },
+      {
+        retries: options.retries ?? 2,
+        minTimeout: options.minTimeoutMs ?? 25,
+        maxTimeout: options.maxTimeoutMs ?? 1_000,
+        factor: options.factor ?? 2,
+        randomize: false,
+        maxRetryTime: remaining,
+        shouldRetry: ({ error }) => canRetry(unwrap(error)) && deadline - performance.now() > 0,
+        ...(signal ? { signal } : {}),
+      },
+    );
+  } catch (e) {
+    throw unwrap(e);
+  }
+}
