@@ -1,0 +1,224 @@
+/**
+ * The runtime-agnostic ONNX {@link Model}: options, lazy shared loading,
+ * warmup, encode -> run -> decode, and close. A runtime binding (Node, web,
+ * a test double) supplies the onnxruntime module and the source loader.
+ */
+import { z } from 'zod';
+import {
+  ClosedError,
+  ConfigurationError,
+  ModelLoadError,
+  isGracefulInferenceError,
+  type Issue,
+} from '../errors.js';
+import type { Model, RunContext } from '../types.js';
+import { createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
+import type { TensorData } from './tensor.js';
+
+/** Where an ONNX model comes from: a file path, a `file:`/`http(s):` URL, or the model's bytes. */
+export type OnnxModelSource = string | URL | Uint8Array | ArrayBuffer;
+
+/** Options of `onnxModel`. */
+export interface OnnxModelOptions<I, O> {
+  /** The model: a file path, a `file:` or `http(s):` URL (string or `URL`), or its bytes. */
+  readonly source: OnnxModelSource;
+  /** Passed as is to onnxruntime's `InferenceSession.create` (execution providers, threads...). */
+  readonly sessionOptions?: Readonly<Record<string, unknown>>;
+  /**
+   * Turns an input into the model's feeds, keyed by input name. Build them
+   * with `tensor()`. They are checked against the model's inputs (names,
+   * element types, ranks, fixed dims) before each run.
+   */
+  readonly encode: (input: I) => Readonly<Record<string, TensorData>>;
+  /** Turns the model's outputs (keyed by output name) into the answer. */
+  readonly decode: (outputs: Readonly<Record<string, TensorData>>, input: I) => O;
+  /**
+   * An input run once right after loading, so the first real call does not
+   * pay for lazy allocations. A failing warmup fails the load.
+   */
+  readonly warmup?: I;
+}
+
+/**
+ * Loads a source into a path the runtime can read or into bytes. `signal`
+ * aborts when the model is closed during loading.
+ */
+export type OnnxSourceLoader = (source: OnnxModelSource, signal: AbortSignal) => Promise<ModelBytesOrPath>;
+
+/** What binds the runtime-agnostic model to a runtime. */
+export interface OnnxRuntimeBinding {
+  /** Loads the onnxruntime module; should reject with {@link ModelLoadError} when it is not installed. */
+  readonly loadRuntime: () => Promise<OrtLike>;
+  /** Resolves the model source. */
+  readonly loadSource: OnnxSourceLoader;
+}
+
+const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: 'expected a function' });
+
+const optionsSchema = z.strictObject({
+  source: z.union([z.string().min(1), z.instanceof(URL), z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)], {
+    error: 'expected a file path, a URL, a Uint8Array or an ArrayBuffer',
+  }),
+  sessionOptions: z
+    .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+      error: 'expected an object (onnxruntime SessionOptions)',
+    })
+    .optional(),
+  encode: fn,
+  decode: fn,
+  warmup: z.unknown().optional(),
+});
+
+function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Issue[] {
+  return issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message }));
+}
+
+/** Validates `onnxModel` options; throws {@link ConfigurationError} listing every bad field. */
+export function validateOnnxModelOptions(options: unknown): void {
+  const result = optionsSchema.safeParse(options);
+  if (!result.success) throw new ConfigurationError('onnxModel options', toIssues(result.error.issues));
+}
+
+function describeSource(source: OnnxModelSource): string {
+  if (typeof source === 'string') return `'${source}'`;
+  if (source instanceof URL) return `'${source.href}'`;
+  return `${source.byteLength} bytes`;
+}
+
+function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * Builds an ONNX {@link Model} on top of a runtime binding. Runtime entry
+ * points (`onnxModel` for Node) call this; it knows nothing about Node or the
+ * browser.
+ *
+ * - Loads on `load()` or on the first `run`; concurrent calls share one load.
+ *   A failed load rejects with {@link ModelLoadError} and the next call tries again.
+ * - Runs `warmup` once per successful load.
+ * - `close()` waits for runs in flight, then releases the session; later calls
+ *   reject with {@link ClosedError}.
+ *
+ * @throws {ConfigurationError} When the options are invalid.
+ */
+export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: OnnxModelOptions<I, O>): Model<I, O> {
+  validateOnnxModelOptions(options);
+  const { source, sessionOptions, encode, decode } = options;
+  const hasWarmup = options.warmup !== undefined;
+  const label = describeSource(source);
+
+  let session: TensorSession | undefined;
+  let loading: Promise<TensorSession> | undefined;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  const closeController = new AbortController();
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  async function doLoad(): Promise<TensorSession> {
+    const ort = await binding.loadRuntime();
+    let resolved: ModelBytesOrPath;
+    try {
+      resolved = await binding.loadSource(source, closeController.signal);
+    } catch (error) {
+      if (closed) throw new ClosedError('The ONNX model was closed while loading');
+      if (isGracefulInferenceError(error)) throw error;
+      throw new ModelLoadError(`Could not read ONNX model ${label}: ${message(error)}`, { cause: error });
+    }
+    if (closed) throw new ClosedError('The ONNX model was closed while loading');
+    const s = await createTensorSession(ort, resolved, sessionOptions);
+    if (closed) {
+      await s.release();
+      throw new ClosedError('The ONNX model was closed while loading');
+    }
+    if (hasWarmup) {
+      try {
+        const input = options.warmup as I;
+        decode(await s.run(encode(input)), input);
+      } catch (error) {
+        await s.release().catch(() => undefined);
+        throw new ModelLoadError(`Warmup of ONNX model ${label} failed: ${message(error)}`, { cause: error });
+      }
+      if (closed) {
+        await s.release();
+        throw new ClosedError('The ONNX model was closed while loading');
+      }
+    }
+    return s;
+  }
+
+  function ensureLoaded(): Promise<TensorSession> {
+    if (closed) return Promise.reject(new ClosedError('The ONNX model is closed'));
+    if (session) return Promise.resolve(session);
+    loading ??= doLoad().then(
+      (s) => {
+        session = s;
+        return s;
+      },
+      (error: unknown) => {
+        // Not cached: the next call tries again.
+        loading = undefined;
+        throw isGracefulInferenceError(error)
+          ? error
+          : new ModelLoadError(`Could not load ONNX model ${label}: ${message(error)}`, { cause: error });
+      },
+    );
+    return loading;
+  }
+
+  async function runOn(s: TensorSession, input: I): Promise<O> {
+    // close() may have released the session while this call awaited the load.
+    if (closed) throw new ClosedError('The ONNX model is closed');
+    const feeds = encode(input);
+    inFlight++;
+    try {
+      const outputs = await s.run(feeds);
+      return decode(outputs, input);
+    } finally {
+      if (--inFlight === 0 && drained) drained();
+    }
+  }
+
+  return {
+    kind: 'onnx',
+    load(opts = {}) {
+      const shared = ensureLoaded();
+      const signal = opts.signal;
+      if (!signal) return shared.then(() => undefined);
+      // Aborting stops this caller's wait only: others share the same load.
+      if (signal.aborted) return Promise.reject(signal.reason);
+      return new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        shared.then(
+          () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          },
+          (error: unknown) => {
+            signal.removeEventListener('abort', onAbort);
+            reject(error);
+          },
+        );
+      });
+    },
+    // `ctx` is unused: onnxruntime cannot cancel a run; deadlines are the pipeline's job.
+    async run(input: I, _ctx: RunContext): Promise<O> {
+      if (closed) throw new ClosedError('The ONNX model is closed');
+      return runOn(session ?? (await ensureLoaded()), input);
+    },
+    close() {
+      closing ??= (async () => {
+        closed = true;
+        closeController.abort(new ClosedError('The ONNX model was closed while loading'));
+        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+        const s = session;
+        session = undefined;
+        // A load in flight releases its own session when it sees `closed`.
+        await s?.release();
+      })();
+      return closing;
+    },
+  };
+}
