@@ -175,6 +175,43 @@ export class ClosedError extends GracefulInferenceError {
   }
 }
 
+/**
+ * A rule set is invalid (raised at load with every problem listed by path),
+ * or a rule could not be evaluated for one input (a computed output failed
+ * the output check, or an evaluation limit was hit).
+ */
+export class RulesError extends GracefulInferenceError {
+  /** Each problem with the path of the bad field, e.g. `rules[3].when`. */
+  readonly issues: readonly Issue[];
+  /** Name of the rule set, when known. */
+  readonly ruleSet: string | undefined;
+  constructor(message: string, init?: { issues?: readonly Issue[]; ruleSet?: string; cause?: unknown }) {
+    super('ERR_INVALID_RULES', message, init?.cause === undefined ? undefined : { cause: init.cause });
+    this.issues = init?.issues ?? [];
+    this.ruleSet = init?.ruleSet;
+  }
+}
+
+/** True when `e` is a {@link RulesError} from any copy of the library. */
+export function isRulesError(e: unknown): e is RulesError {
+  return hasCode(e, 'ERR_INVALID_RULES');
+}
+
+/** No rule of a rule set matched the input and the rule set has no `default`. */
+export class NoRuleMatchedError extends GracefulInferenceError {
+  /** Name of the rule set. */
+  readonly ruleSet: string;
+  constructor(ruleSet: string) {
+    super('ERR_NO_RULE_MATCHED', `No rule of rule set "${ruleSet}" matched and it has no default`);
+    this.ruleSet = ruleSet;
+  }
+}
+
+/** True when `e` is a {@link NoRuleMatchedError} from any copy of the library. */
+export function isNoRuleMatchedError(e: unknown): e is NoRuleMatchedError {
+  return hasCode(e, 'ERR_NO_RULE_MATCHED');
+}
+
 /** Formats issues as `path: message; path: message`. */
 export function formatIssues(issues: readonly Issue[]): string {
   return issues
@@ -190,4 +227,25 @@ export function formatPath(path: readonly (string | number)[]): string {
     else out += out ? `.${p}` : p;
   }
   return out;
+}
+
+/**
+ * Downloaded (or cached, or read) model bytes do not match the expected
+ * `integrity` digest: the model is not loaded, and calls fall back.
+ */
+export class IntegrityError extends GracefulInferenceError {
+  /** The integrity the caller expected (as given). */
+  readonly expected: string;
+  /** The digest of the bytes received, in the same format as the expected one (`sha256-<base64>` or hex). */
+  readonly actual: string;
+  constructor(message: string, init: { expected: string; actual: string }) {
+    super('ERR_INTEGRITY', message);
+    this.expected = init.expected;
+    this.actual = init.actual;
+  }
+}
+
+/** True when `e` is an {@link IntegrityError} from any copy of the library. */
+export function isIntegrityError(e: unknown): e is IntegrityError {
+  return hasCode(e, 'ERR_INTEGRITY');
 }
