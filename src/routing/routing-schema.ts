@@ -1,0 +1,192 @@
+/**
+ * Validation of the `routing` option: structure with zod, plus every version
+ * name checked against the inference's versions, so a typo fails at
+ * construction with the path of the bad field (`routing.split.v3`,
+ * `routing.canary.version`...).
+ */
+import { z } from 'zod';
+import { ConfigurationError, type Issue } from '../errors.js';
+import { validateLogic } from '../fallback/json-logic.js';
+import { MAX_TOTAL_WEIGHT } from './fractional.js';
+import type { RoutingOptions } from './routing-options.js';
+
+/** What the schema checks version names against. */
+export interface RoutingSchemaContext {
+  /** Names of the inference's versions. */
+  readonly versions: readonly string[];
+  /** The inference's default version (the canary's baseline when none is given). */
+  readonly defaultVersion: string;
+}
+
+const fn = (what: string) =>
+  z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `expected ${what}` });
+
+const rate = z.number().min(0).max(1);
+
+/**
+ * The zod schema of the `routing` option for an inference with the given
+ * versions. Unknown version names are reported at their path.
+ */
+export function routingSchema(ctx: RoutingSchemaContext) {
+  const known = new Set(ctx.versions);
+  const list = ctx.versions.join(', ');
+  const unknown = (v: string) => `unknown version "${v}" (versions: ${list})`;
+  const version = z
+    .string()
+    .min(1)
+    .refine((v) => known.has(v), { error: (iss) => unknown(String(iss.input)) });
+  // Checked by hand rather than with a zod union, whose errors would only say "Invalid input".
+  const split = z.unknown().superRefine((s, c) => {
+    let entries: [unknown, unknown, (string | number)[]][];
+    if (Array.isArray(s)) {
+      entries = [];
+      for (let i = 0; i < s.length; i++) {
+        const e: unknown = s[i];
+        if (!Array.isArray(e) || e.length !== 2) {
+          c.addIssue({ code: 'custom', path: [i], message: 'expected a [version, weight] pair' });
+          return;
+        }
+        entries.push([e[0], e[1], [i]]);
+      }
+    } else if (typeof s === 'object' && s !== null) {
+      entries = Object.entries(s).map(([name, w]) => [name, w, [name]]);
+    } else {
+      c.addIssue({ code: 'custom', message: 'expected { version: weight, ... } or [[version, weight], ...]' });
+      return;
+    }
+    if (entries.length === 0) {
+      c.addIssue({ code: 'custom', message: 'a split needs at least one version' });
+      return;
+    }
+    const seen = new Set<string>();
+    let total = 0;
+    for (const [name, w, path] of entries) {
+      if (typeof name !== 'string' || !known.has(name)) {
+        c.addIssue({ code: 'custom', path, message: typeof name === 'string' ? unknown(name) : 'expected a version name' });
+      } else if (seen.has(name)) c.addIssue({ code: 'custom', path, message: `version "${name}" appears twice` });
+      else seen.add(name);
+      if (typeof w !== 'number' || !Number.isInteger(w) || w < 0) {
+        c.addIssue({ code: 'custom', path, message: `weights must be non-negative integers, got ${JSON.stringify(w)}` });
+        return;
+      }
+      total += w;
+    }
+    if (total <= 0) c.addIssue({ code: 'custom', message: 'the weights must not all be 0' });
+    if (total > MAX_TOTAL_WEIGHT) c.addIssue({ code: 'custom', message: `the weights must add up to at most ${MAX_TOTAL_WEIGHT}` });
+  });
+
+  const targeting = z.array(
+    z
+      .object({
+        when: z.unknown().superRefine((expr, c) => {
+          if (expr === undefined) {
+            c.addIssue({ code: 'custom', message: 'expected a JsonLogic condition' });
+            return;
+          }
+          for (const issue of validateLogic(expr, [])) c.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
+        }),
+        version,
+      })
+      .strict(),
+  );
+
+  const flag = z
+    .object({
+      client: z.custom<object>(
+        (v) =>
+          typeof v === 'object' &&
+          v !== null &&
+          (typeof (v as { getStringDetails?: unknown }).getStringDetails === 'function' ||
+            typeof (v as { getStringValue?: unknown }).getStringValue === 'function'),
+        { message: 'expected an OpenFeature client (with getStringDetails or getStringValue)' },
+      ),
+      key: z.string().min(1),
+    })
+    .strict();
+
+  const shadow = z
+    .object({
+      version,
+      sampleRate: rate.optional(),
+      compare: fn('a function (primary, shadow, input) => boolean').optional(),
+      maxConcurrent: z.number().int().min(1).optional(),
+    })
+    .strict();
+
+  const checks = z
+    .object({
+      maxErrorRate: rate.optional(),
+      maxFallbackRate: rate.optional(),
+      maxLatencyP99Ms: z.number().finite().positive().optional(),
+      maxLatencyRatio: z.number().finite().positive().optional(),
+    })
+    .strict();
+
+  const canary = z
+    .object({
+      version,
+      baseline: version.optional(),
+      steps: z
+        .array(z.number().gt(0, 'steps are percentages in (0, 100]').max(100, 'steps are percentages in (0, 100]'))
+        .min(1)
+        .superRefine((steps, c) => {
+          for (let i = 1; i < steps.length; i++) {
+            if (steps[i]! <= steps[i - 1]!) c.addIssue({ code: 'custom', path: [i], message: 'steps must increase' });
+          }
+        })
+        .optional(),
+      minRequestsPerStep: z.number().int().min(1).optional(),
+      intervalMs: z.number().finite().min(0).optional(),
+      checks: checks.optional(),
+      failureLimit: z.number().int().min(1).optional(),
+    })
+    .strict()
+    .superRefine((c, r) => {
+      const baseline = c.baseline ?? ctx.defaultVersion;
+      if (c.version === baseline) {
+        r.addIssue({
+          code: 'custom',
+          path: [c.baseline === undefined ? 'version' : 'baseline'],
+          message: `the canary must differ from its baseline ("${baseline}")`,
+        });
+      }
+    });
+
+  return z
+    .object({
+      split: split.optional(),
+      key: fn('a function (input, context) => string | undefined').optional(),
+      flagKey: z.string().min(1).optional(),
+      targeting: targeting.optional(),
+      flag: flag.optional(),
+      shadow: shadow.optional(),
+      canary: canary.optional(),
+    })
+    .strict();
+}
+
+/** Zod issues as the library's issues, under `prefix`. */
+function issuesOf(error: z.ZodError, prefix: readonly (string | number)[]): Issue[] {
+  return error.issues.map((i) => ({
+    path: [...prefix, ...i.path.map((p) => (typeof p === 'number' ? p : String(p)))],
+    message: i.message,
+  }));
+}
+
+/**
+ * Validates a `routing` option; throws `ConfigurationError` listing every bad
+ * field, with paths under `prefix` (default `['routing']`).
+ *
+ * @param what - what is being validated, for the message (e.g. `createInference options`)
+ */
+export function validateRouting<I, O>(
+  routing: unknown,
+  ctx: RoutingSchemaContext,
+  what = 'routing',
+  prefix: readonly (string | number)[] = ['routing'],
+): RoutingOptions<I, O> {
+  const result = routingSchema(ctx).safeParse(routing);
+  if (!result.success) throw new ConfigurationError(what, issuesOf(result.error, prefix));
+  // The parsed copy would drop nothing but may reorder; keep the caller's object (functions, client identity).
+  return routing as RoutingOptions<I, O>;
+}
