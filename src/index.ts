@@ -14,3 +14,7 @@ export type { BreakerOptions, BreakerStats } from './resilience/circuit-breaker.
 export type { RetryOptions } from './resilience/retry.js';
 export type { Instrumentation, CallObserver } from './telemetry/instrumentation.js';
 export { FallbackTimeoutError, FallbackOutputError } from './fallback/fallback-chain.js';
+export { onnxModel } from './models/onnx-model.node.js';
+export type { OnnxModelOptions, OnnxModelSource } from './models/onnx-model.js';
+export { tensor } from './models/tensor.js';
+export type { TensorData, TensorType, TypedArray } from './models/tensor.js';
