@@ -31,14 +31,18 @@ type PRetry = typeof import('p-retry').default;
 let pRetryPromise: Promise<PRetry> | undefined;
 const loadPRetry = (): Promise<PRetry> => (pRetryPromise ??= import('p-retry').then((m) => m.default));
 
-/** Keeps the original error reachable when p-retry needs an `Error` instance. */
-class NonErrorThrown extends Error {
+/**
+ * Carries every failure through p-retry. p-retry needs `Error` instances and
+ * never retries a `TypeError` (it treats one as a programming error), which
+ * would override the user's `retryIf`; wrapping keeps that decision ours.
+ */
+class Carried extends Error {
   constructor(readonly original: unknown) {
-    super(`Non-error thrown: ${String(original)}`);
+    super(`Retry carrier: ${String(original)}`);
   }
 }
 
-const unwrap = (e: unknown): unknown => (e instanceof NonErrorThrown ? e.original : e);
+const unwrap = (e: unknown): unknown => (e instanceof Carried ? e.original : e);
 
 /**
  * Runs the retries that follow a failed first attempt. The first failure is
@@ -57,24 +61,36 @@ export async function retryAfterFailure<T>(
   const pRetry = await loadPRetry();
   const remaining = deadline - performance.now();
   if (remaining <= 0) throw firstError;
+  const minTimeout = options.minTimeoutMs ?? 25;
+  const maxTimeout = options.maxTimeoutMs ?? 1_000;
+  const factor = options.factor ?? 2;
+  let last = firstError;
   try {
     return await pRetry(
       async (n: number) => {
-        if (n === 1) throw firstError instanceof Error ? firstError : new NonErrorThrown(firstError);
+        if (n === 1) throw new Carried(firstError);
+        // A backoff timer can fire a little late; never call the model past its deadline.
+        if (performance.now() >= deadline) throw new Carried(last);
         try {
           return await attempt();
         } catch (e) {
-          throw e instanceof Error ? e : new NonErrorThrown(e);
+          last = e;
+          throw new Carried(e);
         }
       },
       {
         retries: options.retries ?? 2,
-        minTimeout: options.minTimeoutMs ?? 25,
-        maxTimeout: options.maxTimeoutMs ?? 1_000,
-        factor: options.factor ?? 2,
+        minTimeout,
+        maxTimeout,
+        factor,
         randomize: false,
         maxRetryTime: remaining,
-        shouldRetry: ({ error }) => canRetry(unwrap(error)) && deadline - performance.now() > 0,
+        // p-retry would shorten the last backoff to end at the deadline and then
+        // call the model with no time left; give up instead when the next delay
+        // (p-retry's formula) does not end before the deadline.
+        shouldRetry: ({ error, retriesConsumed }) =>
+          canRetry(unwrap(error)) &&
+          performance.now() + Math.min(Math.round(minTimeout * factor ** retriesConsumed), maxTimeout) < deadline,
         ...(signal ? { signal } : {}),
       },
     );
