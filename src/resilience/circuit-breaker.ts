@@ -70,7 +70,9 @@ export class CircuitBreaker {
     this.volumeThreshold = options.volumeThreshold ?? 10;
     this.breaker = new OpossumBreaker<[Thunk], unknown>(runThunk, {
       timeout: false,
-      errorThresholdPercentage: options.errorThresholdPercentage ?? 50,
+      // opossum opens only *above* the threshold, so 100 would never open; a
+      // hair less makes reaching the threshold open, like slowCallRatePercent.
+      errorThresholdPercentage: (options.errorThresholdPercentage ?? 50) - 1e-9,
       volumeThreshold: this.volumeThreshold,
       resetTimeout: options.resetTimeoutMs ?? 30_000,
       rollingCountTimeout: rollingWindowMs,
