@@ -81,7 +81,10 @@ export class CircuitBreaker {
       enableSnapshots: false,
       cache: false,
       coalesce: false,
-      errorFilter,
+      // opossum counts a filtered error as a success, which would close a
+      // half-open breaker on a probe the caller abandoned: no evidence the
+      // model recovered. In half-open it counts as a failure (re-open) instead.
+      errorFilter: (error: unknown) => errorFilter(error) && !this.breaker.halfOpen,
     } as OpossumBreaker.Options);
     this.slowCallMs = options.slowCallMs ?? Number.POSITIVE_INFINITY;
     this.slowRate = options.slowCallRatePercent ?? 50;
