@@ -117,6 +117,8 @@ class AttemptContext implements RunContext {
   private controller: AbortController | undefined;
   private abortReason: unknown;
   private aborted = false;
+  private released = false;
+  private onCallerAbort: (() => void) | undefined;
   constructor(
     readonly deadline: number,
     readonly context: InferenceContext | undefined,
@@ -126,14 +128,30 @@ class AttemptContext implements RunContext {
   get signal(): AbortSignal {
     if (this.controller === undefined) {
       this.controller = new AbortController();
-      if (this.aborted) this.controller.abort(this.abortReason);
       const caller = this.callerSignal;
-      if (caller !== undefined) {
+      if (this.aborted) this.controller.abort(this.abortReason);
+      else if (caller !== undefined && !this.released) {
         if (caller.aborted) this.controller.abort(caller.reason);
-        else caller.addEventListener('abort', () => this.controller!.abort(caller.reason), { once: true });
+        else {
+          this.onCallerAbort = () => this.controller!.abort(caller.reason);
+          caller.addEventListener('abort', this.onCallerAbort, { once: true });
+        }
       }
     }
     return this.controller.signal;
+  }
+
+  /**
+   * Stops listening to the caller's signal once the attempt is over: a
+   * long-lived signal shared by many calls would otherwise collect one
+   * listener per attempt (a leak, and Node's MaxListenersExceededWarning).
+   */
+  release(): void {
+    this.released = true;
+    if (this.onCallerAbort !== undefined) {
+      this.callerSignal!.removeEventListener('abort', this.onCallerAbort);
+      this.onCallerAbort = undefined;
+    }
   }
 
   abort(reason: unknown): void {
@@ -381,9 +399,16 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       if (this.outputSchema !== undefined) guarded = guarded.then(this.checkOutput);
       if (call.signal === undefined) return guarded;
       const signal = call.signal;
-      return guarded.catch((e: unknown) => {
-        throw signal.aborted ? new CallerAborted(e) : e;
-      });
+      return guarded.then(
+        (value) => {
+          ctx.release();
+          return value;
+        },
+        (e: unknown) => {
+          ctx.release();
+          throw signal.aborted ? new CallerAborted(e) : e;
+        },
+      );
     };
     const breaker = slot.breaker;
     const result = breaker === undefined ? exec() : breaker.fire(exec);
