@@ -88,10 +88,21 @@ const retrySchema = z
     path: ['minTimeoutMs'],
   });
 
-const handlerSchema = z.union([
-  fn('a function'),
-  z.object({ name: z.string().min(1), handle: fn() }).passthrough(),
-]);
+const handlerObject = z
+  .object({ name: z.string().min(1), handle: fn() }, { error: 'expected a fallback handler: a function or { name, handle }' })
+  .passthrough();
+const handlerSchema = z.preprocess((v) => (typeof v === 'function' ? { name: 'function', handle: v } : v), handlerObject);
+const handlerList = z.array(handlerSchema);
+
+/**
+ * A zod union reports only "Invalid input" at `fallback` when a handler object
+ * has a bad field (e.g. `fallback: [{ handle }]`); choosing the branch by
+ * shape keeps the path of the bad field (`fallback[0].name`).
+ */
+const fallbackSchema = z.unknown().superRefine((v, ctx) => {
+  const r = (Array.isArray(v) ? handlerList : handlerSchema).safeParse(v);
+  if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
+});
 
 /** Fields other layers add to the options object (routing...), validated by them. */
 const extensionKeys = ['routing'] as const;
@@ -109,7 +120,7 @@ const optionsSchema = z
     breaker: z.union([z.literal(false), breakerSchema]).optional(),
     retry: z.union([z.literal(false), retrySchema]).optional(),
     accept: fn().optional(),
-    fallback: z.union([handlerSchema, z.array(handlerSchema)]).optional(),
+    fallback: fallbackSchema.optional(),
     fallbackTimeoutMs: positiveMs.optional(),
     maxConcurrency: z.number().int().positive().optional(),
     instrumentation: z
