@@ -20,8 +20,10 @@ import { GracefulInferenceError } from '../errors.js';
 import { compileLogic, isTruthy } from '../fallback/json-logic.js';
 import type { InferenceContext, Route } from '../types.js';
 import { Canary, type CanaryListener, type CanaryObservation, type CanaryStatus } from './canary.js';
+import type { FailureReason } from '../errors.js';
 import { bucketValue, fractionalSplit, hashKey, type FractionalSplit } from './fractional.js';
 import type { BucketingKey, FlagDetailsLike, FlagRouting, OpenFeatureClientLike, RoutingOptions, SplitOption } from './routing-options.js';
+import { ShadowRunner, type PrimaryAnswer, type ShadowCounts, type ShadowMismatchEvent } from './shadow.js';
 
 /** The version of a call and how it was chosen. */
 export interface RouteDecision {
@@ -46,7 +48,7 @@ export interface FlagErrorEvent {
 }
 
 /** What the router needs from its inference. */
-export interface RouterHost {
+export interface RouterHost<I = unknown, O = unknown> {
   /** The inference's name: the default flag key. */
   readonly name: string;
   /** `true` when `version` can serve calls now. */
@@ -57,7 +59,11 @@ export interface RouterHost {
   onFlagError?(event: FlagErrorEvent): void;
   /** Receives the canary's events (after the router has acted on them). */
   onCanaryEvent?: CanaryListener;
-  /** Random source for picks without a key. Default `Math.random`. */
+  /** Runs a shadow call of `version` (under the deadline, without fallbacks). Without it, shadowing is off. */
+  runShadow?(version: string, input: I, context: InferenceContext | undefined): Promise<O>;
+  /** Receives `shadow-mismatch`. */
+  onShadowMismatch?(event: ShadowMismatchEvent<I, O>): void;
+  /** Random source for picks without a key and for sampling. Default `Math.random`. */
   random?(): number;
   /** Clock for the canary. Default `performance.now`. */
   now?(): number;
@@ -78,6 +84,10 @@ export interface RoutingStatus {
   readonly routes: Readonly<RouteCounts>;
   /** The canary, when one was configured. */
   readonly canary?: CanaryStatus;
+  /** The shadow challenger now (undefined when off). */
+  readonly shadowVersion?: string;
+  /** Shadow counters by challenger version. */
+  readonly shadow: Readonly<Record<string, ShadowCounts>>;
 }
 
 interface CompiledRule {
@@ -123,21 +133,31 @@ function isWebClient(client: OpenFeatureClientLike): boolean {
 export class Router<I = unknown, O = unknown> {
   private plan!: Plan;
   private default_: string;
+  private readonly shadow: ShadowRunner<I, O>;
   private readonly decisions = new Map<string, Partial<Record<Route, RouteDecision>>>();
   private readonly routes: RouteCounts = { default: 0, split: 0, targeting: 0, override: 0, flag: 0, canary: 0 };
   private readonly random: () => number;
 
+  /**
+   * @param baseDefault - the inference's own default version, used when the routing sets none
+   */
   constructor(
-    private readonly host: RouterHost,
-    defaultVersion: string,
+    private readonly host: RouterHost<I, O>,
+    private readonly baseDefault: string,
     routing?: RoutingOptions<I, O>,
   ) {
-    this.default_ = defaultVersion;
+    this.default_ = baseDefault;
     this.random = host.random ?? Math.random;
+    const runShadow = host.runShadow;
+    this.shadow = new ShadowRunner<I, O>({
+      run: runShadow ? (v, input, context) => runShadow(v, input, context) : () => Promise.reject(new Error('shadowing is not available')),
+      ...(host.onShadowMismatch ? { onMismatch: (e: ShadowMismatchEvent<I, O>) => host.onShadowMismatch!(e) } : {}),
+      random: () => this.random(),
+    });
     this.setRouting(routing);
   }
 
-  /** The default version (the canary's once it was promoted). */
+  /** The default version: the routing's `defaultVersion`, else the inference's (the canary's once promoted). */
   get defaultVersion(): string {
     return this.default_;
   }
@@ -152,11 +172,6 @@ export class Router<I = unknown, O = unknown> {
     return this.plan.canary;
   }
 
-  /** Changes the default version (hot swap). */
-  setDefaultVersion(version: string): void {
-    this.default_ = version;
-  }
-
   /**
    * Replaces the routing at once: calls routed from now on use the new one.
    * Validate it first (`validateRouting`). A canary keeps its state when the
@@ -166,6 +181,8 @@ export class Router<I = unknown, O = unknown> {
     const previous = this.plan as Plan | undefined;
     const r = routing as RoutingOptions<unknown, unknown> | undefined;
     const flagKey = r?.flagKey ?? this.host.name;
+    // Set before the canary is created: it is the canary's default baseline.
+    this.default_ = r?.defaultVersion ?? this.baseDefault;
     let canary: Canary | undefined;
     if (r?.canary !== undefined) {
       canary =
@@ -183,6 +200,7 @@ export class Router<I = unknown, O = unknown> {
       canary,
       canaryPrefix: canary === undefined ? '' : `${flagKey}/canary/${canary.version}`,
     };
+    this.shadow.configure(this.host.runShadow ? (routing?.shadow ?? undefined) : undefined);
   }
 
   private createCanary(options: NonNullable<RoutingOptions['canary']>): Canary {
@@ -199,10 +217,16 @@ export class Router<I = unknown, O = unknown> {
     return canary;
   }
 
-  /** The canary becomes the default; the split (which would keep sending traffic elsewhere) is dropped. */
+  /**
+   * The canary becomes the default; the split (which would keep sending
+   * traffic elsewhere) is dropped. The routing in force says so, so reading
+   * `routing` and passing it to `setRouting` later keeps the promotion.
+   */
   private promoted(canary: Canary): void {
     this.default_ = canary.version;
-    this.plan = { ...this.plan, split: undefined };
+    const routing: Record<string, unknown> = { ...this.plan.routing, defaultVersion: canary.version };
+    delete routing.split;
+    this.plan = { ...this.plan, routing: routing as RoutingOptions<unknown, unknown>, split: undefined };
   }
 
   /**
@@ -231,6 +255,39 @@ export class Router<I = unknown, O = unknown> {
   /** Records a finished call for the canary analysis. */
   observe(o: CanaryObservation): void {
     this.plan.canary?.observe(o);
+  }
+
+  /**
+   * After a call answered: feeds the canary and offers the answer to the
+   * shadow runner. Costs two field reads when neither is configured.
+   */
+  settled(input: I, context: InferenceContext | undefined, outcome: PrimaryAnswer<O> & { readonly reason?: FailureReason; readonly latencyMs: number }): void {
+    const canary = this.plan.canary;
+    if (canary !== undefined && canary.active) {
+      canary.observe({ version: outcome.version, source: outcome.source, reason: outcome.reason, latencyMs: outcome.latencyMs });
+    }
+    if (this.shadow.version !== undefined) this.shadow.offer(input, context, outcome);
+  }
+
+  /** After a call failed with no answer: feeds the canary. */
+  failed(version: string, reason: FailureReason, latencyMs: number): void {
+    const canary = this.plan.canary;
+    if (canary !== undefined && canary.active) canary.observe({ version, source: 'failed', reason, latencyMs });
+  }
+
+  /** Resolves when no shadow call is in flight. */
+  drainShadow(): Promise<void> {
+    return this.shadow.drain();
+  }
+
+  /** Stops shadowing and waits for shadow calls in flight. */
+  close(): Promise<void> {
+    return this.shadow.close();
+  }
+
+  /** The decision for `version` by `route` (interned). */
+  decide(version: string, route: Route): RouteDecision {
+    return this.decision(version, route);
   }
 
   /** Versions the routing can send calls to now (besides overrides and the flag). */
@@ -380,6 +437,8 @@ export class Router<I = unknown, O = unknown> {
       split,
       routes: { ...this.routes },
       ...(p.canary ? { canary: p.canary.status() } : {}),
+      ...(this.shadow.version !== undefined ? { shadowVersion: this.shadow.version } : {}),
+      shadow: this.shadow.stats(),
     };
   }
 }

@@ -102,8 +102,14 @@ export interface CanaryOptions {
   readonly failureLimit?: number;
 }
 
-/** The `routing` option of `createInference`. */
+/** The `routing` option of `createInference` (and of `setRouting`). */
 export interface RoutingOptions<I = unknown, O = unknown> {
+  /**
+   * Version used when nothing else chooses one. Default: the inference's
+   * `defaultVersion`. Lets `setRouting` move everyone to a new version
+   * (`setRouting({ defaultVersion: 'v2' })`) so the old one can be retired.
+   */
+  readonly defaultVersion?: string;
   /** Sticky weighted split between versions, bucketed like flagd's `fractional`. */
   readonly split?: SplitOption;
   /** Bucketing key of a call. Default: `context.targetingKey` when it is a string. */
@@ -118,4 +124,15 @@ export interface RoutingOptions<I = unknown, O = unknown> {
   readonly shadow?: ShadowOptions<I, O>;
   /** Progressive delivery of a new version with automatic analysis. */
   readonly canary?: CanaryOptions;
+}
+
+/** Options of `deploy`. */
+export interface DeployOptions<I> {
+  /**
+   * Inputs run once through the new model (under the inference's timeout and
+   * output schema) before it takes traffic; a failure fails the deploy.
+   */
+  readonly warmup?: readonly I[];
+  /** Aborts loading and warming. */
+  readonly signal?: AbortSignal;
 }

@@ -14,7 +14,7 @@ import type { RoutingOptions } from './routing-options.js';
 export interface RoutingSchemaContext {
   /** Names of the inference's versions. */
   readonly versions: readonly string[];
-  /** The inference's default version (the canary's baseline when none is given). */
+  /** The inference's own default version (used when `routing.defaultVersion` is not set). */
   readonly defaultVersion: string;
 }
 
@@ -140,20 +140,11 @@ export function routingSchema(ctx: RoutingSchemaContext) {
       checks: checks.optional(),
       failureLimit: z.number().int().min(1).optional(),
     })
-    .strict()
-    .superRefine((c, r) => {
-      const baseline = c.baseline ?? ctx.defaultVersion;
-      if (c.version === baseline) {
-        r.addIssue({
-          code: 'custom',
-          path: [c.baseline === undefined ? 'version' : 'baseline'],
-          message: `the canary must differ from its baseline ("${baseline}")`,
-        });
-      }
-    });
+    .strict();
 
   return z
     .object({
+      defaultVersion: version.optional(),
       split: split.optional(),
       key: fn('a function (input, context) => string | undefined').optional(),
       flagKey: z.string().min(1).optional(),
@@ -162,7 +153,27 @@ export function routingSchema(ctx: RoutingSchemaContext) {
       shadow: shadow.optional(),
       canary: canary.optional(),
     })
-    .strict();
+    .strict()
+    .superRefine((r, issues) => {
+      const defaultVersion = r.defaultVersion ?? ctx.defaultVersion;
+      if (r.defaultVersion === undefined && !known.has(defaultVersion)) {
+        issues.addIssue({
+          code: 'custom',
+          path: ['defaultVersion'],
+          message: `required: the inference's default version "${defaultVersion}" is gone (versions: ${list})`,
+        });
+      }
+      const c = r.canary;
+      if (c === undefined) return;
+      const baseline = c.baseline ?? defaultVersion;
+      if (c.version === baseline) {
+        issues.addIssue({
+          code: 'custom',
+          path: ['canary', c.baseline === undefined ? 'version' : 'baseline'],
+          message: `the canary must differ from its baseline ("${baseline}")`,
+        });
+      }
+    });
 }
 
 /** Zod issues as the library's issues, under `prefix`. */

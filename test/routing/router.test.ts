@@ -170,6 +170,27 @@ describe('Router: canary', () => {
     expect(r.defaultVersion).toBe('v2');
     expect(sync(r.route({}, ctx('anyone')))).toEqual({ version: 'v2', route: 'default' });
     expect(r.status()).toMatchObject({ defaultVersion: 'v2', split: {}, canary: { phase: 'promoted' } });
+    // the routing in force says so: setting it again keeps the promotion
+    expect(r.routing).toMatchObject({ defaultVersion: 'v2' });
+    expect(r.routing!.split).toBeUndefined();
+    r.setRouting(r.routing);
+    expect(sync(r.route({}, ctx('anyone')))).toEqual({ version: 'v2', route: 'default' });
+    expect(r.canary!.phase).toBe('promoted');
+  });
+
+  it('is fed by settled and failed calls', () => {
+    let t = 0;
+    const events: string[] = [];
+    const r = new Router<In, number>(host(['v1', 'v2'], { now: () => t, onCanaryEvent: (e) => events.push(e) }), 'v1', {
+      canary: { version: 'v2', steps: [50, 100], minRequestsPerStep: 4, intervalMs: 0, checks: { maxErrorRate: 0.25 } },
+    });
+    r.settled({}, undefined, { value: 1, source: 'model', version: 'v2', latencyMs: 1 });
+    r.settled({}, undefined, { value: 1, source: 'fallback', reason: 'timeout', version: 'v2', latencyMs: 1 });
+    r.failed('v2', 'model-error', 1);
+    r.settled({}, undefined, { value: 1, source: 'model', version: 'v1', latencyMs: 1 });
+    r.settled({}, undefined, { value: 1, source: 'model', version: 'v2', latencyMs: 1 });
+    expect(events).toEqual(['canary-rollback']);
+    expect(r.status().canary).toMatchObject({ phase: 'rolled-back', lastFailedChecks: [{ check: 'maxErrorRate', actual: 0.5 }] });
   });
 
   it('a rolled-back canary gets no traffic', () => {
@@ -190,6 +211,44 @@ describe('Router: canary', () => {
     r.setRouting(undefined);
     expect(r.canary).toBeUndefined();
     expect(sync(r.route({}, ctx('a'))).route).toBe('default');
+  });
+});
+
+describe('Router: defaultVersion in the routing', () => {
+  it('moves everyone to another version and back', () => {
+    const r = new Router<In>(host(), 'v1');
+    r.setRouting({ defaultVersion: 'v2' });
+    expect(sync(r.route({}, undefined))).toEqual({ version: 'v2', route: 'default' });
+    expect(r.versionsInUse()).toEqual(new Set(['v2']));
+    r.setRouting(undefined);
+    expect(sync(r.route({}, undefined)).version).toBe('v1');
+  });
+
+  it('is the default baseline of a canary', () => {
+    const r = new Router<In>(host(), 'v1', { defaultVersion: 'v3', canary: { version: 'v2' } });
+    expect(r.canary!.baseline).toBe('v3');
+  });
+});
+
+describe('Router: shadow', () => {
+  it('offers settled answers to the challenger and reports the counts', async () => {
+    const mismatches: unknown[] = [];
+    const r = new Router<number, number>(
+      { ...host(), runShadow: async (v, input) => (v === 'v2' ? input * 2 : 0), onShadowMismatch: (e) => mismatches.push(e) },
+      'v1',
+      { shadow: { version: 'v2' } },
+    );
+    r.settled(1, undefined, { value: 2, source: 'model', version: 'v1', latencyMs: 1 });
+    r.settled(2, undefined, { value: 5, source: 'model', version: 'v1', latencyMs: 1 });
+    await r.drainShadow();
+    expect(r.status().shadow.v2).toMatchObject({ runs: 2, agreements: 1, mismatches: 1 });
+    expect(r.status().shadowVersion).toBe('v2');
+    expect(mismatches).toEqual([{ version: 'v2', primaryVersion: 'v1', input: 2, primary: 5, shadow: 4 }]);
+    r.setRouting(undefined);
+    expect(r.status().shadowVersion).toBeUndefined();
+    r.settled(2, undefined, { value: 5, source: 'model', version: 'v1', latencyMs: 1 });
+    await r.close();
+    expect(r.status().shadow.v2!.runs).toBe(2);
   });
 });
 

@@ -91,6 +91,20 @@ describe('validateRouting', () => {
     expect(issues({ splits: {} })[0]!.message).toContain('splits');
   });
 
+  it('checks routing.defaultVersion, and requires it when the inference default is gone', () => {
+    expect(issues({ defaultVersion: 'v2', canary: { version: 'v1' } })).toEqual([]);
+    expect(issues({ defaultVersion: 'v2', canary: { version: 'v2' } })).toEqual([
+      { path: 'routing.canary.version', message: 'the canary must differ from its baseline ("v2")' },
+    ]);
+    expect(issues({ defaultVersion: 'v0' })[0]!.path).toBe('routing.defaultVersion');
+    try {
+      validateRouting({}, { versions: ['v2'], defaultVersion: 'v1' });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as ConfigurationError).issues[0]).toMatchObject({ path: ['routing', 'defaultVersion'], message: expect.stringContaining('required') });
+    }
+  });
+
   it('prefixes paths and names what was validated', () => {
     try {
       validateRouting({ split: { v9: 1 } }, ctx, 'setRouting(routing)', []);
