@@ -3,6 +3,9 @@
  * read; listener errors are caught so they can never break a call.
  */
 import type { FailureReason } from './errors.js';
+import type { CanaryPromotedEvent, CanaryRollbackEvent, CanaryStepEvent } from './routing/canary.js';
+import type { FlagErrorEvent } from './routing/router.js';
+import type { ShadowMismatchEvent } from './routing/shadow.js';
 
 /** Breaker states as reported by `status()` and events. */
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'disabled';
@@ -27,15 +30,15 @@ export interface InferenceEvents {
   /** The version's breaker closed again. */
   'breaker-close': { readonly version: string };
   /** A canary moved to its next traffic step. */
-  'canary-step': Readonly<Record<string, unknown>>;
+  'canary-step': CanaryStepEvent;
   /** A canary failed its checks and was rolled back to 0 %. */
-  'canary-rollback': Readonly<Record<string, unknown>>;
+  'canary-rollback': CanaryRollbackEvent;
   /** A canary passed its last step and became the default. */
-  'canary-promoted': Readonly<Record<string, unknown>>;
+  'canary-promoted': CanaryPromotedEvent;
   /** A shadow call disagreed with the primary answer. */
-  'shadow-mismatch': Readonly<Record<string, unknown>>;
+  'shadow-mismatch': ShadowMismatchEvent;
   /** The feature-flag provider failed or named an unknown version; static routing answered. */
-  'flag-error': Readonly<Record<string, unknown>>;
+  'flag-error': FlagErrorEvent;
   /** A worker was terminated (deadline, crash) and replaced. */
   'worker-replaced': Readonly<Record<string, unknown>>;
   /** A listener threw; the error is reported here and nowhere else. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigurationError, type Issue } from './errors.js';
 import type { BreakerOptions } from './resilience/circuit-breaker.js';
 import type { RetryOptions } from './resilience/retry.js';
+import type { RoutingOptions } from './routing/routing-options.js';
 import type { Instrumentation } from './telemetry/instrumentation.js';
 import type { FallbackHandler, Model } from './types.js';
 
@@ -42,6 +43,11 @@ export interface InferenceOptions<I, O> {
   readonly maxConcurrency?: number;
   /** Telemetry; defaults to OpenTelemetry through `@opentelemetry/api` (a no-op until an SDK is registered). */
   readonly instrumentation?: Instrumentation;
+  /**
+   * How calls pick a version (split, targeting, flag, canary) and shadow
+   * traffic; validated by `routing/routing-schema.ts`. See docs/routing.md.
+   */
+  readonly routing?: RoutingOptions<I, O>;
 }
 
 const fn = (what = 'a function') => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `expected ${what}` });
@@ -95,14 +101,19 @@ const handlerSchema = z.preprocess((v) => (typeof v === 'function' ? { name: 'fu
 const handlerList = z.array(handlerSchema);
 
 /**
- * A zod union reports only "Invalid input" at `fallback` when a handler object
- * has a bad field (e.g. `fallback: [{ handle }]`); choosing the branch by
- * shape keeps the path of the bad field (`fallback[0].name`).
+ * A schema chosen by the value's shape. A zod union whose branches all fail
+ * with a type error reports only "Invalid input" at the parent (e.g. for
+ * `retry: { retryIf: 'yes' }` or `fallback: [{ handle }]`); choosing the
+ * branch first keeps the path of the bad field (`retry.retryIf`,
+ * `fallback[0].name`). `pick` returns undefined for an accepted value.
  */
-const fallbackSchema = z.unknown().superRefine((v, ctx) => {
-  const r = (Array.isArray(v) ? handlerList : handlerSchema).safeParse(v);
-  if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
-});
+const byShape = (pick: (v: unknown) => z.ZodType | undefined) =>
+  z.unknown().superRefine((v, ctx) => {
+    const r = pick(v)?.safeParse(v);
+    if (r && !r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
+  });
+
+const fallbackSchema = byShape((v) => (Array.isArray(v) ? handlerList : handlerSchema));
 
 /** Fields other layers add to the options object (routing...), validated by them. */
 const extensionKeys = ['routing'] as const;
@@ -117,8 +128,8 @@ const optionsSchema = z
     input: schemaLike.optional(),
     output: schemaLike.optional(),
     timeoutMs: positiveMs.optional(),
-    breaker: z.union([z.literal(false), breakerSchema]).optional(),
-    retry: z.union([z.literal(false), retrySchema]).optional(),
+    breaker: byShape((v) => (v === false ? undefined : breakerSchema)).optional(),
+    retry: byShape((v) => (v === false ? undefined : retrySchema)).optional(),
     accept: fn().optional(),
     fallback: fallbackSchema.optional(),
     fallbackTimeoutMs: positiveMs.optional(),

@@ -8,7 +8,10 @@ import type { RoutingOptions } from '../../src/routing/routing-options.js';
 
 type In = { tier?: string; amount?: number };
 
-function host(versions = ['v1', 'v2', 'v3'], extra: Partial<RouterHost> = {}): RouterHost & { flagErrors: FlagErrorEvent[]; versions: Set<string> } {
+function host<I = In, O = unknown>(
+  versions = ['v1', 'v2', 'v3'],
+  extra: Partial<RouterHost<I, O>> = {},
+): RouterHost<I, O> & { flagErrors: FlagErrorEvent[]; versions: Set<string> } {
   const set = new Set(versions);
   const flagErrors: FlagErrorEvent[] = [];
   return {
@@ -181,7 +184,7 @@ describe('Router: canary', () => {
   it('is fed by settled and failed calls', () => {
     let t = 0;
     const events: string[] = [];
-    const r = new Router<In, number>(host(['v1', 'v2'], { now: () => t, onCanaryEvent: (e) => events.push(e) }), 'v1', {
+    const r = new Router<In, number>(host<In, number>(['v1', 'v2'], { now: () => t, onCanaryEvent: (e) => events.push(e) }), 'v1', {
       canary: { version: 'v2', steps: [50, 100], minRequestsPerStep: 4, intervalMs: 0, checks: { maxErrorRate: 0.25 } },
     });
     r.settled({}, undefined, { value: 1, source: 'model', version: 'v2', latencyMs: 1 });
@@ -234,7 +237,7 @@ describe('Router: shadow', () => {
   it('offers settled answers to the challenger and reports the counts', async () => {
     const mismatches: unknown[] = [];
     const r = new Router<number, number>(
-      { ...host(), runShadow: async (v, input) => (v === 'v2' ? input * 2 : 0), onShadowMismatch: (e) => mismatches.push(e) },
+      { ...host<number, number>(), runShadow: async (v, input) => (v === 'v2' ? input * 2 : 0), onShadowMismatch: (e) => mismatches.push(e) },
       'v1',
       { shadow: { version: 'v2' } },
     );
