@@ -14,3 +14,10 @@ export type { BreakerOptions, BreakerStats } from './resilience/circuit-breaker.
 export type { RetryOptions } from './resilience/retry.js';
 export type { Instrumentation, CallObserver } from './telemetry/instrumentation.js';
 export { FallbackTimeoutError, FallbackOutputError } from './fallback/fallback-chain.js';
+export { onnxModel } from './models/onnx-model.browser.js';
+export type { BrowserOnnxModelOptions, OrtWebRuntime } from './models/onnx-model.browser.js';
+export type { OnnxModelSource } from './models/onnx-model.js';
+export { tensor } from './models/tensor.js';
+export type { TensorData, TensorType, TypedArray } from './models/tensor.js';
+export { fetchModelBytes, verifyIntegrity, MODEL_CACHE_NAME } from './models/model-source.js';
+export type { FetchModelBytesOptions, ModelProgress } from './models/model-source.js';
