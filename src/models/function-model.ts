@@ -32,8 +32,10 @@ export function functionModel<I, O>(fn: ModelFunction<I, O>, options: FunctionMo
     kind: 'function',
     load(opts = {}) {
       if (!options.load) return Promise.resolve();
-      // A failed load is not cached, so the next call tries again.
-      loading ??= Promise.resolve(options.load(opts)).catch((e: unknown) => {
+      const load = options.load;
+      // A failed load is not cached, so the next call tries again. A load that
+      // throws synchronously must still reject (not throw out of `load()`).
+      loading ??= new Promise<void>((resolve) => resolve(load(opts))).catch((e: unknown) => {
         loading = undefined;
         throw e;
       });
