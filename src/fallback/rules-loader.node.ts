@@ -1,0 +1,35 @@
+/**
+ * Loading rule sets from files (Node only: uses `fs/promises`).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { RulesError } from '../errors.js';
+import { parseRuleSetJson, validateRuleSet, DEFAULT_RULES_LIMITS, type RuleSetDefinition, type RuleSetValidationOptions } from './rules-schema.js';
+
+/**
+ * Reads a JSON rule set file and validates it. Resolves to a frozen,
+ * validated definition for `rules()` / `rulesModel()`; rejects with a
+ * `RulesError` when the file cannot be read, is not JSON, is over the size
+ * limit, or has problems (every one listed by path).
+ */
+export async function loadRulesFile(path: string | URL, options: RuleSetValidationOptions & { signal?: AbortSignal } = {}): Promise<RuleSetDefinition> {
+  const max = options.limits?.maxSourceLength ?? DEFAULT_RULES_LIMITS.maxSourceLength;
+  let text: string;
+  try {
+    const info = await stat(path);
+    // UTF-8 takes at most 4 bytes per character: a bigger file is surely over the limit.
+    if (info.size > max * 4) throw new RulesError(`Rules file ${String(path)} is ${info.size} bytes, over the ${max} characters limit`);
+    text = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
+  } catch (e) {
+    if (e instanceof RulesError) throw e;
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw new RulesError(`Cannot read rules file ${String(path)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+  }
+  try {
+    return validateRuleSet(parseRuleSetJson(text, options.limits), options).definition;
+  } catch (e) {
+    if (e instanceof RulesError) {
+      throw new RulesError(`${String(path)}: ${e.message}`, { issues: e.issues, ...(e.ruleSet ? { ruleSet: e.ruleSet } : {}), cause: e });
+    }
+    throw e;
+  }
+}
