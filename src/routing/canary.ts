@@ -412,3 +412,20 @@ export class Canary {
     this.onEvent?.(event, payload);
   }
 }
+
+/**
+ * Manual control of the inference's current canary (`inference.canary`).
+ * Each method returns `false` when there is no canary still in progress.
+ */
+export interface CanaryControls {
+  /** Holds traffic at the current step; analysis goes on and can still roll back. */
+  pause(): boolean;
+  /** Moves on again after `pause()`. */
+  resume(): boolean;
+  /** Rolls back to 0 % now (emits `canary-rollback` with cause `aborted`). */
+  abort(): boolean;
+  /** Promotes now: the canary becomes the default (emits `canary-promoted`). */
+  promote(): boolean;
+  /** The canary's step, weight and figures; `undefined` without a canary. */
+  status(): CanaryStatus | undefined;
+}
