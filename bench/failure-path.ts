@@ -8,7 +8,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import Opossum from 'opossum';
-import { createInference, functionModel } from '../src/index.js';
+import { createInference, functionModel } from './sdk.js';
 import { measure, type Measurement } from './harness.js';
 
 const FAILURES = 50_000;

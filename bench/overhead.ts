@@ -11,7 +11,7 @@ import { ConsecutiveBreaker, TimeoutStrategy, circuitBreaker, handleAll, timeout
 import * as ort from 'onnxruntime-node';
 import Opossum from 'opossum';
 import { z } from 'zod';
-import { createInference, onnxModel, tensor } from '../src/index.js';
+import { createInference, onnxModel, tensor } from './sdk.js';
 import { compare, printTable } from './harness.js';
 
 const MODEL = fileURLToPath(new URL('../test/fixtures/models/tiny-mlp.onnx', import.meta.url));

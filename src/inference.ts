@@ -23,8 +23,9 @@ import {
 import { Emitter, type BreakerState, type InferenceEvents, type Unsubscribe } from './events.js';
 import { runChain, toChain, type ChainLink } from './fallback/fallback-chain.js';
 import { toIssues, validateOptions, type InferenceOptions, type SchemaLike } from './options.js';
-import { CircuitBreaker, type BreakerStats } from './resilience/circuit-breaker.js';
-import { abortable, withDeadline } from './resilience/deadline.js';
+import { CircuitBreaker, circuitOpenError, type BreakerStats } from './resilience/circuit-breaker.js';
+import { DeadlineQueue } from './resilience/deadline-queue.js';
+import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
 import { noopInstrumentation, type CallObserver, type Instrumentation } from './telemetry/instrumentation.js';
 import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route, RunContext } from './types.js';
@@ -165,6 +166,7 @@ class AttemptContext implements RunContext {
 interface Call<I> {
   readonly input: I;
   readonly context: InferenceContext | undefined;
+  readonly start: number;
   readonly deadline: number;
   readonly timeoutMs: number;
   readonly signal: AbortSignal | undefined;
@@ -179,7 +181,21 @@ class CallerAborted {
 
 /** The reason a model-side error maps to. */
 function reasonOf(error: unknown): FailureReason {
-  return isModelCallError(error) ? error.reason : 'model-error';
+  if (isModelCallError(error)) return error.reason;
+  if (isOpenBreakerError(error)) return 'circuit-open';
+  return 'model-error';
+}
+
+/** opossum's rejection while open (mapped here rather than with an extra promise per call). */
+function isOpenBreakerError(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'EOPENBREAKER';
+}
+
+/** The error a failure reports: ours for an open breaker, the original one for a caller abort. */
+function normalizeError(error: unknown): unknown {
+  if (error instanceof CallerAborted) return error.error;
+  if (isOpenBreakerError(error)) return circuitOpenError();
+  return error;
 }
 
 function emptyReasons(): Record<FailureReason, number> {
@@ -199,6 +215,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   readonly name: string;
   private readonly slots = new Map<string, VersionSlot<I, O>>();
   private readonly events = new Emitter<InferenceEvents>();
+  private readonly deadlines = new DeadlineQueue();
   private readonly defaultVersion: string;
   private readonly defaultDecision: RouteDecision;
   private readonly inputSchema: SchemaLike<I> | undefined;
@@ -292,28 +309,49 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     return { version: v, route: 'override' };
   }
 
-  async infer(input: I, options: InferOptions = EMPTY): Promise<Outcome<O>> {
+  infer(input: I, options: InferOptions = EMPTY): Promise<Outcome<O>> {
     const start = performance.now();
     const observer = this.instrumentation.startCall(this.name, input, options.context);
+    let value = input;
+    let decision: RouteDecision;
     try {
       if (this.closed) throw new ClosedError(`Inference "${this.name}" is closed`);
-      let value = input;
       if (this.inputSchema !== undefined) {
         const r = this.inputSchema.safeParse(input);
         if (!r.success) throw new InputValidationError(toIssues(r.error.issues));
         value = r.data;
       }
       const routed = this.route(value, options);
-      const decision = routed instanceof Promise ? await routed : routed;
-      observer.routed(decision.version, decision.route);
-      const slot = this.slots.get(decision.version)!;
-      const outcome = await this.run(slot, value, options, start, decision.route, observer);
-      observer.end(outcome);
-      return outcome;
+      if (routed instanceof Promise) return this.routeLater(routed, value, options, start, observer);
+      decision = routed;
+    } catch (error) {
+      observer.fail(error);
+      return Promise.reject(error);
+    }
+    return this.dispatch(decision, value, options, start, observer);
+  }
+
+  private async routeLater(
+    routed: Promise<RouteDecision>,
+    input: I,
+    options: InferOptions,
+    start: number,
+    observer: CallObserver,
+  ): Promise<Outcome<O>> {
+    let decision: RouteDecision;
+    try {
+      decision = await routed;
     } catch (error) {
       observer.fail(error);
       throw error;
     }
+    return this.dispatch(decision, input, options, start, observer);
+  }
+
+  private dispatch(decision: RouteDecision, input: I, options: InferOptions, start: number, observer: CallObserver): Promise<Outcome<O>> {
+    observer.routed(decision.version, decision.route);
+    const slot = this.slots.get(decision.version)!;
+    return this.run(slot, input, options, start, decision.route, observer);
   }
 
   private async run(
@@ -325,11 +363,15 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     observer: CallObserver,
   ): Promise<Outcome<O>> {
     const signal = options.signal;
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted) {
+      observer.fail(signal.reason);
+      throw signal.reason;
+    }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const call: Call<I> = {
       input,
       context: options.context,
+      start,
       deadline: start + timeoutMs,
       timeoutMs,
       signal,
@@ -345,91 +387,140 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         error = overloadedError(this.maxConcurrency);
       } else {
         try {
-          const pending = this.attempt(slot, call);
-          const value = await (signal === undefined ? pending : abortable(pending, signal));
+          let value: O;
+          try {
+            const pending = this.attemptOnce(slot, call);
+            value = await (signal === undefined ? pending : abortable(pending, signal));
+          } catch (first) {
+            // Retries live on the failure path only: no promise is added to a successful call.
+            if (signal?.aborted || this.retry === undefined || !this.canRetry(first)) throw first;
+            const retried = retryAfterFailure(first, () => this.attemptOnce(slot, call), this.retry, call.deadline, this.canRetry, signal);
+            value = await (signal === undefined ? retried : abortable(retried, signal));
+          }
           const accept = this.accept;
           const verdict = accept === undefined ? true : accept(value, input);
           if (verdict === true) {
             slot.model_++;
-            return { value, source: 'model', version: slot.name, route, latencyMs: performance.now() - start, attempts: call.attempts };
+            const outcome: Outcome<O> = { value, source: 'model', version: slot.name, route, latencyMs: performance.now() - start, attempts: call.attempts };
+            observer.end(outcome);
+            return outcome;
           }
           error = new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict));
         } catch (e) {
           if (signal?.aborted) throw signal.reason;
-          error = e instanceof CallerAborted ? e.error : e;
+          error = normalizeError(e);
         }
       }
-      return await this.fallback(slot, call, error, start, route);
+      const outcome = await this.fallback(slot, call, error, start, route);
+      observer.end(outcome);
+      return outcome;
+    } catch (error) {
+      observer.fail(error);
+      throw error;
     } finally {
       slot.inflight--;
       if (--this.inflight === 0) this.drained?.();
     }
   }
 
-  /** One model attempt through the breaker and the deadline, then retries if configured. */
-  private attempt(slot: VersionSlot<I, O>, call: Call<I>): Promise<O> {
-    const first = this.attemptOnce(slot, call);
-    if (this.retry === undefined) return first;
-    return first.catch((error: unknown) => {
-      const canRetry = (e: unknown): boolean => {
-        const reason = reasonOf(e);
-        return reason !== 'circuit-open' && reason !== 'timeout' && reason !== 'invalid-output' && !(e instanceof CallerAborted) && this.retryIf(e);
-      };
-      if (!canRetry(error)) throw error;
-      return retryAfterFailure(error, () => this.attemptOnce(slot, call), this.retry!, call.deadline, canRetry, call.signal);
-    });
-  }
+  /** Whether a failed attempt is worth retrying: never timeouts, open breakers, bad outputs or caller aborts. */
+  private readonly canRetry = (e: unknown): boolean => {
+    const reason = reasonOf(e);
+    return reason !== 'circuit-open' && reason !== 'timeout' && reason !== 'invalid-output' && !(e instanceof CallerAborted) && this.retryIf(e);
+  };
 
   private attemptOnce(slot: VersionSlot<I, O>, call: Call<I>): Promise<O> {
-    // Counted inside the breaker: a call refused by an open breaker made no attempt.
-    let n = 0;
-    let started = 0;
-    const exec = (): Promise<O> => {
-      n = ++call.attempts;
-      started = performance.now();
-      call.observer.attemptStart(n);
-      const ctx = new AttemptContext(call.deadline, call.context, call.signal);
-      let running: Promise<O>;
-      try {
-        running = slot.model.run(call.input, ctx);
-      } catch (e) {
-        running = Promise.reject(e);
-      }
-      let guarded = withDeadline(running, call.deadline, call.timeoutMs, (e) => ctx.abort(e));
-      if (this.outputSchema !== undefined) guarded = guarded.then(this.checkOutput);
-      if (call.signal === undefined) return guarded;
-      const signal = call.signal;
-      return guarded.then(
-        (value) => {
-          ctx.release();
-          return value;
-        },
-        (e: unknown) => {
-          ctx.release();
-          throw signal.aborted ? new CallerAborted(e) : e;
-        },
-      );
-    };
     const breaker = slot.breaker;
-    const result = breaker === undefined ? exec() : breaker.fire(exec);
-    return result.then(
-      (value) => {
-        breaker?.recordLatency(performance.now() - started);
-        call.observer.attemptEnd(n, undefined, undefined);
-        return value;
-      },
-      (error: unknown) => {
-        if (n !== 0) call.observer.attemptEnd(n, error, reasonOf(error));
-        throw error;
-      },
-    );
+    // A closed breaker admits the call: run it directly and report the result
+    // (see CircuitBreaker.isClosed). Otherwise opossum decides (reject or probe).
+    if (breaker === undefined || breaker.isClosed) return this.exec(slot, call, breaker);
+    return breaker.fire(() => this.exec(slot, call, undefined));
   }
 
-  private readonly checkOutput = (value: O): O => {
-    const r = this.outputSchema!.safeParse(value);
-    if (r.success) return r.data;
-    throw new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`);
-  };
+  /**
+   * One model run under the call's deadline, with the output check. Counted
+   * here, inside the breaker: a call refused by an open breaker made no
+   * attempt. Settles exactly once; whatever the model does afterwards is ignored.
+   */
+  private exec(slot: VersionSlot<I, O>, call: Call<I>, report: CircuitBreaker | undefined): Promise<O> {
+    const n = ++call.attempts;
+    const observer = call.observer;
+    observer.attemptStart(n);
+    // The first attempt starts with the call: one clock read fewer on the hot path.
+    const started = n === 1 ? call.start : performance.now();
+    const ctx = new AttemptContext(call.deadline, call.context, call.signal);
+    let running: Promise<O>;
+    try {
+      running = slot.model.run(call.input, ctx);
+    } catch (e) {
+      running = Promise.reject(e);
+    }
+    return new Promise<O>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown): void => {
+        observer.attemptEnd(n, error, reasonOf(error));
+        const aborted = call.signal?.aborted === true;
+        // A caller's abort says nothing about the model's health.
+        if (report !== undefined) {
+          if (aborted) report.recordSuccess(performance.now() - started);
+          else report.recordFailure(error);
+        }
+        reject(aborted ? new CallerAborted(error) : error);
+      };
+      const expire = (): void => {
+        if (settled) return;
+        settled = true;
+        if (timer !== undefined) clearTimeout(timer);
+        const error = timeoutError(call.timeoutMs);
+        ctx.abort(error);
+        if (call.signal !== undefined) ctx.release();
+        fail(error);
+      };
+      // One shared timer for calls with the usual timeout; a private one otherwise.
+      const entry = this.deadlines.add(call.deadline, expire);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      if (entry === undefined) {
+        const remaining = call.deadline - performance.now();
+        timer = setTimeout(expire, remaining > 0 ? remaining : 0);
+      }
+      const finish = (): void => {
+        settled = true;
+        if (entry !== undefined) this.deadlines.settle(entry);
+        else clearTimeout(timer);
+        if (call.signal !== undefined) ctx.release();
+      };
+      running.then(
+        (value) => {
+          if (settled) return;
+          // A late answer is a timeout: a blocking run may have kept the timer from firing.
+          const now = performance.now();
+          if (now > call.deadline) return expire();
+          finish();
+          let out = value;
+          const schema = this.outputSchema;
+          if (schema !== undefined) {
+            const r = schema.safeParse(value);
+            if (!r.success) {
+              return fail(
+                new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`),
+              );
+            }
+            out = r.data;
+          }
+          const latency = now - started;
+          if (report !== undefined) report.recordSuccess(latency);
+          else slot.breaker?.recordLatency(latency);
+          observer.attemptEnd(n, undefined, undefined);
+          resolve(out);
+        },
+        (error: unknown) => {
+          if (settled) return;
+          finish();
+          fail(error);
+        },
+      );
+    });
+  }
 
   private async fallback(slot: VersionSlot<I, O>, call: Call<I>, error: unknown, start: number, route: Route): Promise<Outcome<O>> {
     const reason = reasonOf(error);
@@ -502,6 +593,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
           await slot.model.close();
         }),
       );
+      this.deadlines.close();
       this.events.clear();
     })();
     return this.closing;
