@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
@@ -462,7 +463,6 @@ describe('infer: caller cancellation', () => {
   });
 
   it('does not leak listeners on a long-lived signal shared by many calls', async () => {
-    const { getEventListeners } = await import('node:events');
     const { inference, model } = build();
     model.behave((_a, ctx) => {
       void ctx.signal;
@@ -470,7 +470,7 @@ describe('infer: caller cancellation', () => {
     });
     const controller = new AbortController();
     for (let i = 0; i < 30; i++) await inference.infer(applicant, { signal: controller.signal });
-    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    expect(EventEmitter.getEventListeners(controller.signal, 'abort')).toHaveLength(0);
     await inference.close();
   });
 });
