@@ -21,8 +21,12 @@
 import { LogicEngine, defaultMethods, splitPathMemoized } from 'json-logic-engine';
 import { RulesError, formatIssues, type Issue } from '../errors.js';
 
-/** A JSON value, as rule sets and JsonLogic expressions are written. */
-export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+/**
+ * A JSON value, as rule sets and JsonLogic expressions are written. Object
+ * fields may be typed `undefined` so that TypeScript's types of imported
+ * `.json` files fit (absent fields, never present at run time).
+ */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue | undefined };
 
 /** Bounds checked at load (depth, nodes, literal sizes) and at run time (steps, produced sizes). */
 export interface LogicLimits {

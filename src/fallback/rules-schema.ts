@@ -92,8 +92,9 @@ const ruleShape = z.strictObject({
     .max(ID_MAX, `must be at most ${ID_MAX} characters`)
     .refine((id) => id !== DEFAULT_RULE_ID, `"${DEFAULT_RULE_ID}" is reserved for the rule set's default answer`),
   description: z.string().optional(),
-  when: z.unknown(),
-  then: z.unknown(),
+  // Presence and content of when/then are checked by the JsonLogic walk, with better messages.
+  when: z.unknown().optional(),
+  then: z.unknown().optional(),
 });
 
 const ruleSetShape = z.strictObject({
