@@ -4,10 +4,10 @@
  * need the package.
  */
 import { ModelLoadError } from '../errors.js';
-import type { Model } from '../types.js';
-import { createOnnxModel, type OnnxModelOptions } from './onnx-model.js';
+import { createOnnxModel, type OnnxModel, type OnnxModelOptions } from './onnx-model.js';
 import type { OrtLike } from './onnx-session.js';
 import { loadNodeSource } from './onnx-source.node.js';
+import { spawnNodeWorker } from './worker-spawn.node.js';
 
 let runtime: Promise<OrtLike> | undefined;
 
@@ -43,6 +43,6 @@ function loadOnnxruntimeNode(): Promise<OrtLike> {
  * });
  * ```
  */
-export function onnxModel<I, O>(options: OnnxModelOptions<I, O>): Model<I, O> {
-  return createOnnxModel({ loadRuntime: loadOnnxruntimeNode, loadSource: loadNodeSource }, options);
+export function onnxModel<I, O>(options: OnnxModelOptions<I, O>): OnnxModel<I, O> {
+  return createOnnxModel({ loadRuntime: loadOnnxruntimeNode, loadSource: loadNodeSource, spawnWorker: spawnNodeWorker }, options);
 }

@@ -12,14 +12,25 @@ import {
   type Issue,
 } from '../errors.js';
 import type { Model, RunContext } from '../types.js';
-import { createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
+import { Batcher, assertBatchable } from './batcher.js';
+import { createFeedChecker, createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
 import type { TensorData } from './tensor.js';
+import {
+  executionIssues,
+  executionOptionsShape,
+  resolveExecution,
+  type ExecutionOptions,
+  type OnnxModelEvents,
+  type OnnxModelListener,
+  type OnnxModelStatus,
+} from './worker-options.js';
+import { WorkerPool, type SpawnWorker } from './worker-pool.js';
 
 /** Where an ONNX model comes from: a file path, a `file:`/`http(s):` URL, or the model's bytes. */
 export type OnnxModelSource = string | URL | Uint8Array | ArrayBuffer;
 
 /** Options of `onnxModel`. */
-export interface OnnxModelOptions<I, O> {
+export interface OnnxModelOptions<I, O> extends ExecutionOptions {
   /** The model: a file path, a `file:` or `http(s):` URL (string or `URL`), or its bytes. */
   readonly source: OnnxModelSource;
   /** Passed as is to onnxruntime's `InferenceSession.create` (execution providers, threads...). */
@@ -51,6 +62,19 @@ export interface OnnxRuntimeBinding {
   readonly loadRuntime: () => Promise<OrtLike>;
   /** Resolves the model source. */
   readonly loadSource: OnnxSourceLoader;
+  /** Starts a model worker; needed for `execution: 'worker'`. */
+  readonly spawnWorker?: SpawnWorker;
+}
+
+/**
+ * An ONNX model: a {@link Model} that also reports its execution state
+ * (queue, batches, workers) and emits worker events.
+ */
+export interface OnnxModel<I, O> extends Model<I, O> {
+  /** A snapshot of the queue, batching and worker counters. */
+  status(): OnnxModelStatus;
+  /** Listens to the model's events (`worker-replaced`); returns a function that unsubscribes. */
+  subscribe(listener: OnnxModelListener): () => void;
 }
 
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: 'expected a function' });
@@ -67,6 +91,7 @@ const optionsSchema = z.strictObject({
   encode: fn,
   decode: fn,
   warmup: z.unknown().optional(),
+  ...executionOptionsShape,
 });
 
 function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Issue[] {
@@ -77,6 +102,8 @@ function toIssues(issues: readonly { path: readonly PropertyKey[]; message: stri
 export function validateOnnxModelOptions(options: unknown): void {
   const result = optionsSchema.safeParse(options);
   if (!result.success) throw new ConfigurationError('onnxModel options', toIssues(result.error.issues));
+  const issues = executionIssues(result.data as ExecutionOptions);
+  if (issues.length > 0) throw new ConfigurationError('onnxModel options', issues);
 }
 
 function describeSource(source: OnnxModelSource): string {
@@ -102,11 +129,30 @@ function message(error: unknown): string {
  *
  * @throws {ConfigurationError} When the options are invalid.
  */
-export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: OnnxModelOptions<I, O>): Model<I, O> {
+export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: OnnxModelOptions<I, O>): OnnxModel<I, O> {
   validateOnnxModelOptions(options);
   const { source, sessionOptions, encode, decode } = options;
   const hasWarmup = options.warmup !== undefined;
   const label = describeSource(source);
+  const exec = resolveExecution(options);
+  if (exec.execution === 'worker' && binding.spawnWorker === undefined) {
+    throw new ConfigurationError('onnxModel options', [{ path: ['execution'], message: `worker mode is not available in this runtime` }]);
+  }
+  const listeners = new Set<OnnxModelListener>();
+  if (options.onEvent) listeners.add(options.onEvent);
+  const emit = <K extends keyof OnnxModelEvents>(event: K, payload: OnnxModelEvents[K]): void => {
+    for (const listener of listeners) {
+      try {
+        listener(event, payload);
+      } catch {
+        // A listener's error must never break the model.
+      }
+    }
+  };
+  // Set once loaded when calls go through the queue (worker mode, batching, maxQueue).
+  let queue: Batcher | undefined;
+  let checkFeeds: ((feeds: Readonly<Record<string, TensorData>>) => void) | undefined;
+  let pool: WorkerPool | undefined;
 
   let session: TensorSession | undefined;
   let loading: Promise<TensorSession> | undefined;
@@ -117,7 +163,8 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
   let drained: (() => void) | undefined;
 
   async function doLoad(): Promise<TensorSession> {
-    const ort = await binding.loadRuntime();
+    // Worker mode never loads the runtime on this thread: each worker loads its own.
+    const ort = exec.execution === 'worker' ? undefined : await binding.loadRuntime();
     let resolved: ModelBytesOrPath;
     try {
       resolved = await binding.loadSource(source, closeController.signal);
@@ -127,10 +174,31 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
       throw new ModelLoadError(`Could not read ONNX model ${label}: ${message(error)}`, { cause: error });
     }
     if (closed) throw new ClosedError('The ONNX model was closed while loading');
-    const s = await createTensorSession(ort, resolved, sessionOptions);
+    const s =
+      ort !== undefined
+        ? await createTensorSession(ort, resolved, sessionOptions)
+        : await WorkerPool.start({
+            spawn: binding.spawnWorker!,
+            size: exec.workers,
+            killAfterMs: exec.killAfterMs,
+            source: resolved,
+            ...(sessionOptions !== undefined ? { sessionOptions } : {}),
+            ...(hasWarmup ? { warmup: encode(options.warmup as I) } : {}),
+            label,
+            onCapacity: () => queue?.pump(),
+            onReplaced: (event) => emit('worker-replaced', event),
+          });
     if (closed) {
       await s.release();
       throw new ClosedError('The ONNX model was closed while loading');
+    }
+    if (exec.batching !== undefined) {
+      try {
+        assertBatchable(s.inputMetadata, s.outputMetadata, label);
+      } catch (error) {
+        await s.release().catch(() => undefined);
+        throw error;
+      }
     }
     if (hasWarmup) {
       try {
@@ -144,6 +212,21 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
         await s.release();
         throw new ClosedError('The ONNX model was closed while loading');
       }
+    }
+    if (exec.queued) {
+      const p = s instanceof WorkerPool ? s : undefined;
+      pool = p;
+      checkFeeds = createFeedChecker(s.inputMetadata);
+      queue = new Batcher(
+        {
+          target: p
+            ? { run: (feeds, owned) => p.run(feeds, owned), capacity: () => p.ready() }
+            : { run: (feeds) => s.run(feeds), capacity: () => 1 },
+          ...(exec.batching !== undefined ? { batching: exec.batching } : {}),
+          maxQueue: exec.maxQueue,
+        },
+        s.inputMetadata.map((m) => m.name),
+      );
     }
     return s;
   }
@@ -167,13 +250,20 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     return loading;
   }
 
-  async function runOn(s: TensorSession, input: I): Promise<O> {
+  async function runOn(s: TensorSession, input: I, ctx: RunContext): Promise<O> {
     // close() may have released the session while this call awaited the load.
     if (closed) throw new ClosedError('The ONNX model is closed');
     const feeds = encode(input);
     inFlight++;
     try {
-      const outputs = await s.run(feeds);
+      const q = queue;
+      let outputs: Record<string, TensorData>;
+      if (q === undefined) outputs = await s.run(feeds);
+      else {
+        // Checked before queueing, so a bad feed fails its own call and never a whole batch.
+        checkFeeds!(feeds);
+        outputs = await q.submit(feeds, ctx.deadline);
+      }
       return decode(outputs, input);
     } finally {
       if (--inFlight === 0 && drained) drained();
@@ -203,15 +293,35 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
         );
       });
     },
-    // `ctx` is unused: onnxruntime cannot cancel a run; deadlines are the pipeline's job.
-    async run(input: I, _ctx: RunContext): Promise<O> {
+    // onnxruntime cannot cancel a run: the deadline only lets queued calls be dropped;
+    // answering on time is the pipeline's job (worker mode keeps this thread free for it).
+    async run(input: I, ctx: RunContext): Promise<O> {
       if (closed) throw new ClosedError('The ONNX model is closed');
-      return runOn(session ?? (await ensureLoaded()), input);
+      return runOn(session ?? (await ensureLoaded()), input, ctx);
+    },
+    status(): OnnxModelStatus {
+      const q = queue?.stats();
+      return {
+        execution: exec.execution,
+        loaded: session !== undefined,
+        closed,
+        ...(q !== undefined ? { queue: { ...q, maxQueue: exec.maxQueue, meanBatchSize: q.runs === 0 ? 0 : q.rows / q.runs } } : {}),
+        ...(pool !== undefined ? { workers: pool.stats() } : {}),
+      };
+    },
+    subscribe(listener: OnnxModelListener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
     },
     close() {
       closing ??= (async () => {
         closed = true;
         closeController.abort(new ClosedError('The ONNX model was closed while loading'));
+        queue?.close(new ClosedError('The ONNX model is closed'));
+        // Workers can be stopped mid-run (their calls reject), unlike an inline session.
+        await pool?.release();
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
         const s = session;
         session = undefined;

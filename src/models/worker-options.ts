@@ -1,0 +1,136 @@
+/**
+ * Execution options of `onnxModel` (inline or worker mode, batching, queue
+ * bound), their validation and the status a model reports about them.
+ * Runtime-agnostic.
+ */
+import { z } from 'zod';
+import type { BatcherStats, BatchingOptions } from './batcher.js';
+import type { WorkerPoolStats, WorkerReplacedEvent } from './worker-pool.js';
+
+export type { BatchingOptions } from './batcher.js';
+export type { WorkerReplacedEvent, WorkerReplacementCause } from './worker-pool.js';
+
+/** Where an ONNX model's runs execute. */
+export type ExecutionMode = 'inline' | 'worker';
+
+/** Events of an ONNX model, by name. */
+export interface OnnxModelEvents {
+  /** A worker was terminated (a run outlived `killAfterMs`) or died, and is being replaced. */
+  'worker-replaced': WorkerReplacedEvent;
+}
+
+/** A listener of {@link OnnxModelEvents}. */
+export type OnnxModelListener = <K extends keyof OnnxModelEvents>(event: K, payload: OnnxModelEvents[K]) => void;
+
+/** The execution options of `onnxModel`. */
+export interface ExecutionOptions {
+  /**
+   * `inline` (default) runs on the calling thread: cheapest, but a run blocks
+   * it, so a deadline can only be noticed after the run. `worker` runs in
+   * worker threads (Node `worker_threads`, browser Web Workers): the caller's
+   * thread stays free, deadlines hold during a run, a runaway or crashing run
+   * is contained and its worker replaced.
+   */
+  readonly execution?: ExecutionMode;
+  /** Worker mode: number of workers, each with its own session. Default 1. */
+  readonly workers?: number;
+  /**
+   * Worker mode: a run that takes longer has its worker terminated and
+   * replaced (the session reloads in the background); its calls fail with
+   * `model-error`. Default 5 000 ms.
+   */
+  readonly killAfterMs?: number;
+  /**
+   * Stacks concurrent calls along the batch (first) dimension into one run
+   * and gives each caller its own rows back. Refused at load for models whose
+   * inputs or outputs lack a dynamic first dimension.
+   */
+  readonly batching?: BatchingOptions;
+  /**
+   * Most calls waiting for a run (per model, i.e. per version); more fall back
+   * at once with `overloaded`. Time spent waiting counts toward the call's
+   * deadline, and calls whose deadline passes while they wait are never run.
+   * Default: unbounded.
+   */
+  readonly maxQueue?: number;
+  /** Receives the model's events (also available through `subscribe`). */
+  readonly onEvent?: OnnxModelListener;
+}
+
+/** Defaults applied. */
+export interface ResolvedExecution {
+  readonly execution: ExecutionMode;
+  readonly workers: number;
+  readonly killAfterMs: number;
+  readonly batching: Required<BatchingOptions> | undefined;
+  readonly maxQueue: number;
+  /** True when calls go through the queue (worker mode, batching, or a queue bound). */
+  readonly queued: boolean;
+}
+
+/** Default of `killAfterMs`. */
+export const DEFAULT_KILL_AFTER_MS = 5_000;
+/** Default of `batching.maxDelayMs`. */
+export const DEFAULT_MAX_DELAY_MS = 1;
+
+const positiveInt = (max: number) => z.number().int().min(1).max(max);
+
+/** The zod fields of {@link ExecutionOptions}, merged into the `onnxModel` options schema. */
+export const executionOptionsShape = {
+  execution: z.enum(['inline', 'worker']).optional(),
+  workers: positiveInt(256).optional(),
+  killAfterMs: z.number().positive().max(2_147_483_647).optional(),
+  batching: z
+    .strictObject({
+      maxBatchSize: positiveInt(1 << 20),
+      maxDelayMs: z.number().min(0).max(60_000).optional(),
+    })
+    .optional(),
+  maxQueue: z.union([z.number().int().min(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+  onEvent: z.custom<OnnxModelListener>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+};
+
+/**
+ * Cross-field checks of {@link ExecutionOptions}: `workers` and `killAfterMs`
+ * only mean something in worker mode, so setting them inline is a mistake.
+ */
+export function executionIssues(options: ExecutionOptions): { path: string[]; message: string }[] {
+  const issues: { path: string[]; message: string }[] = [];
+  if (options.execution !== 'worker') {
+    for (const key of ['workers', 'killAfterMs'] as const) {
+      if (options[key] !== undefined) issues.push({ path: [key], message: `only used with execution: 'worker'` });
+    }
+  }
+  return issues;
+}
+
+/** Applies the defaults. */
+export function resolveExecution(options: ExecutionOptions): ResolvedExecution {
+  const execution = options.execution ?? 'inline';
+  const batching = options.batching === undefined ? undefined : { maxBatchSize: options.batching.maxBatchSize, maxDelayMs: options.batching.maxDelayMs ?? DEFAULT_MAX_DELAY_MS };
+  const maxQueue = options.maxQueue ?? Number.POSITIVE_INFINITY;
+  return {
+    execution,
+    workers: options.workers ?? 1,
+    killAfterMs: options.killAfterMs ?? DEFAULT_KILL_AFTER_MS,
+    batching,
+    maxQueue,
+    queued: execution === 'worker' || batching !== undefined || options.maxQueue !== undefined,
+  };
+}
+
+/** What an ONNX model reports through `status()`. */
+export interface OnnxModelStatus {
+  readonly execution: ExecutionMode;
+  /** True once the session (or every worker's) is loaded. */
+  readonly loaded: boolean;
+  readonly closed: boolean;
+  /** The queue and batching counters; absent inline without batching or queue bound (calls go straight to the session). */
+  readonly queue?: BatcherStats & {
+    readonly maxQueue: number;
+    /** Mean rows per run since creation (1 without batching). */
+    readonly meanBatchSize: number;
+  };
+  /** Worker mode only. */
+  readonly workers?: WorkerPoolStats;
+}

@@ -1,0 +1,413 @@
+/**
+ * A pool of model workers, each holding its own session: one run at a time
+ * per worker, a watchdog per run, and replacement of any worker that dies or
+ * is killed. Runtime-agnostic: Node (`worker_threads`) and browsers (Web
+ * Workers) plug in through {@link SpawnWorker}.
+ */
+import { ClosedError, ModelCallError, ModelInputError, ModelLoadError } from '../errors.js';
+import type { ModelBytesOrPath, TensorMetadata, TensorSession } from './onnx-session.js';
+import type { TensorData } from './tensor.js';
+import { ownedCopy, transferables, type FromWorker, type WireError, type WireTensors } from './worker-protocol.js';
+
+/** A started worker, as the pool drives it. */
+export interface WorkerHandle {
+  /** Posts a message, transferring the listed buffers. */
+  post(message: import('./worker-protocol.js').ToWorker, transfer: ArrayBuffer[]): void;
+  /** Stops the worker at once, even in the middle of a run. */
+  terminate(): Promise<void> | void;
+  /** Keeps the host alive while the worker has work (Node); a no-op in browsers. */
+  ref(): void;
+  /** Lets the host exit while the worker idles (Node); a no-op in browsers. */
+  unref(): void;
+}
+
+/** What a worker reports to the pool. */
+export interface WorkerListener {
+  message(message: FromWorker): void;
+  /** The worker is gone: it exited, threw, ran out of memory or could not start. */
+  died(error: Error): void;
+}
+
+/** Starts one model worker (Node `worker_threads`, or a Web Worker). */
+export type SpawnWorker = (listener: WorkerListener) => WorkerHandle;
+
+/** Why a worker was replaced. */
+export type WorkerReplacementCause = 'killed' | 'crashed';
+
+/** Payload of the `worker-replaced` event. */
+export interface WorkerReplacedEvent {
+  /** Index of the worker in the pool. */
+  readonly worker: number;
+  /** `killed`: a run outlived `killAfterMs`; `crashed`: the worker died on its own. */
+  readonly cause: WorkerReplacementCause;
+  /** What happened, in words. */
+  readonly message: string;
+  /** Calls that were running on the worker and fell back with `model-error`. */
+  readonly failedCalls: number;
+}
+
+/** Options of {@link startWorkerPool}. */
+export interface WorkerPoolOptions {
+  readonly spawn: SpawnWorker;
+  /** Number of workers. */
+  readonly size: number;
+  /** A run that takes longer has its worker terminated and replaced. */
+  readonly killAfterMs: number;
+  readonly source: ModelBytesOrPath;
+  readonly sessionOptions?: Readonly<Record<string, unknown>>;
+  /** Feeds each worker runs once after loading (also after a replacement). */
+  readonly warmup?: Readonly<Record<string, TensorData>>;
+  /** Describes the model in messages. */
+  readonly label: string;
+  /** A worker became ready (a replacement finished loading). */
+  readonly onCapacity?: () => void;
+  /** A worker was terminated or died; its replacement is loading. */
+  readonly onReplaced?: (event: WorkerReplacedEvent) => void;
+  /** No worker is ready and a replacement failed to load: calls waiting for a worker cannot be served soon. */
+  readonly onUnavailable?: (error: Error) => void;
+}
+
+/** Counters of a {@link WorkerPool}. */
+export interface WorkerPoolStats {
+  /** Workers configured. */
+  readonly size: number;
+  /** Workers loaded and able to run (idle or busy). */
+  readonly ready: number;
+  /** Workers running a call now. */
+  readonly busy: number;
+  /** Workers loading (replacements). */
+  readonly starting: number;
+  /** Workers replaced since creation (killed + crashed). */
+  readonly replacements: number;
+  /** Workers terminated because a run outlived `killAfterMs`. */
+  readonly kills: number;
+  /** Workers that died on their own (exit, uncaught error, out of memory). */
+  readonly crashes: number;
+  /** Replacement workers that failed to load (each is retried with backoff). */
+  readonly startFailures: number;
+}
+
+interface Job {
+  readonly id: number;
+  readonly feeds: WireTensors;
+  readonly owned: boolean;
+  readonly resolve: (outputs: Record<string, TensorData>) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+interface Slot {
+  readonly index: number;
+  handle: WorkerHandle | undefined;
+  state: 'starting' | 'idle' | 'busy' | 'dead';
+  job: Job | undefined;
+  watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Replacement attempts that failed in a row (for backoff). */
+  failures: number;
+  retry: ReturnType<typeof setTimeout> | undefined;
+  /** Settles the initial start of this slot. */
+  started?: { resolve(): void; reject(error: Error): void };
+}
+
+const RETRY_BASE_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+/** Rebuilds an error that crossed the boundary, keeping input errors as {@link ModelInputError}. */
+function fromWire(error: WireError): Error {
+  if (error.code === 'ERR_MODEL_INPUT') return new ModelInputError(error.message);
+  const e = new Error(error.message);
+  e.name = error.name;
+  return e;
+}
+
+/**
+ * The pool. Implements {@link TensorSession} (so the ONNX model drives it like
+ * an inline session) plus the capacity the batcher needs.
+ */
+export class WorkerPool implements TensorSession {
+  inputMetadata: readonly TensorMetadata[] = [];
+  outputMetadata: readonly TensorMetadata[] = [];
+  private readonly slots: Slot[] = [];
+  private readonly waiting: Job[] = [];
+  private readonly warmup: WireTensors | undefined;
+  private nextId = 1;
+  private next = 0;
+  private closed = false;
+  private releasing: Promise<void> | undefined;
+  private readonly terminations: Promise<void>[] = [];
+  private kills = 0;
+  private crashes = 0;
+  private startFailures = 0;
+
+  private constructor(private readonly options: WorkerPoolOptions) {
+    this.warmup = options.warmup === undefined ? undefined : ownedCopy(options.warmup);
+  }
+
+  /**
+   * Starts `size` workers and resolves once every one has loaded the model.
+   *
+   * @throws {ModelLoadError} When a worker cannot load it (every worker is then terminated).
+   */
+  static async start(options: WorkerPoolOptions): Promise<WorkerPool> {
+    const pool = new WorkerPool(options);
+    const starts: Promise<void>[] = [];
+    for (let i = 0; i < options.size; i++) {
+      const slot: Slot = { index: i, handle: undefined, state: 'starting', job: undefined, watchdog: undefined, failures: 0, retry: undefined };
+      starts.push(new Promise<void>((resolve, reject) => (slot.started = { resolve, reject })));
+      pool.slots.push(slot);
+      pool.spawn(slot);
+    }
+    try {
+      await Promise.all(starts);
+    } catch (error) {
+      await pool.release();
+      throw error;
+    }
+    return pool;
+  }
+
+  private spawn(slot: Slot): void {
+    slot.state = 'starting';
+    let handle: WorkerHandle | undefined;
+    const current = (): boolean => handle !== undefined && slot.handle === handle && !this.closed;
+    const listener: WorkerListener = {
+      message: (m) => {
+        if (current()) this.onMessage(slot, m);
+      },
+      died: (error) => {
+        if (current()) this.onDied(slot, error);
+      },
+    };
+    try {
+      handle = this.options.spawn(listener);
+    } catch (error) {
+      this.onStartFailed(slot, error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    slot.handle = handle;
+    handle.post(
+      {
+        t: 'load',
+        source: this.options.source,
+        ...(this.options.sessionOptions !== undefined ? { sessionOptions: this.options.sessionOptions } : {}),
+        ...(this.warmup !== undefined ? { warmup: this.warmup } : {}),
+      },
+      [],
+    );
+  }
+
+  private onMessage(slot: Slot, m: FromWorker): void {
+    switch (m.t) {
+      case 'ready': {
+        if (slot.state !== 'starting') return;
+        if (this.inputMetadata.length === 0 && this.outputMetadata.length === 0) {
+          this.inputMetadata = m.inputs;
+          this.outputMetadata = m.outputs;
+        }
+        slot.failures = 0;
+        this.becomeIdle(slot);
+        const started = slot.started;
+        slot.started = undefined;
+        started?.resolve();
+        if (!started) this.options.onCapacity?.();
+        return;
+      }
+      case 'load-error': {
+        const error = new ModelLoadError(`A model worker could not load ONNX model ${this.options.label}: ${m.error.message}`);
+        this.retire(slot);
+        this.onStartFailed(slot, error);
+        return;
+      }
+      case 'result':
+      case 'error': {
+        const job = slot.job;
+        if (job === undefined || job.id !== m.id) return;
+        clearTimeout(slot.watchdog);
+        slot.watchdog = undefined;
+        slot.job = undefined;
+        this.becomeIdle(slot);
+        if (m.t === 'result') job.resolve(m.outputs);
+        else job.reject(fromWire(m.error));
+        return;
+      }
+    }
+  }
+
+  private becomeIdle(slot: Slot): void {
+    slot.state = 'idle';
+    const job = this.waiting.shift();
+    if (job !== undefined) this.start(slot, job);
+    else slot.handle?.unref();
+  }
+
+  private onDied(slot: Slot, error: Error): void {
+    if (slot.state === 'starting') {
+      this.retire(slot);
+      this.onStartFailed(slot, new ModelLoadError(`A model worker for ONNX model ${this.options.label} died while loading: ${error.message}`, { cause: error }));
+      return;
+    }
+    this.crashes++;
+    this.replace(slot, 'crashed', `The model worker died: ${error.message}`, error);
+  }
+
+  private onStartFailed(slot: Slot, error: Error): void {
+    slot.state = 'dead';
+    if (slot.started) {
+      const started = slot.started;
+      slot.started = undefined;
+      started.reject(error instanceof ModelLoadError ? error : new ModelLoadError(error.message, { cause: error }));
+      return;
+    }
+    this.startFailures++;
+    if (this.ready() === 0) {
+      this.failWaiting(error);
+      this.options.onUnavailable?.(error);
+    }
+    if (this.closed) return;
+    const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** slot.failures++);
+    slot.retry = setTimeout(() => {
+      slot.retry = undefined;
+      if (!this.closed) this.spawn(slot);
+    }, delay);
+    // A pool that cannot load must not keep the host alive on its own.
+    (slot.retry as { unref?: () => void }).unref?.();
+  }
+
+  /** Terminates the slot's worker (if any) without waiting; later events of that worker are ignored. */
+  private retire(slot: Slot): void {
+    const handle = slot.handle;
+    slot.handle = undefined;
+    clearTimeout(slot.watchdog);
+    slot.watchdog = undefined;
+    if (handle !== undefined) {
+      try {
+        this.terminations.push(Promise.resolve(handle.terminate()).catch(() => undefined));
+      } catch {
+        // A worker that is already gone cannot be terminated; nothing to do.
+      }
+    }
+  }
+
+  private replace(slot: Slot, cause: WorkerReplacementCause, message: string, error?: Error): void {
+    const job = slot.job;
+    slot.job = undefined;
+    this.retire(slot);
+    slot.state = 'dead';
+    if (job !== undefined) {
+      job.reject(new ModelCallError('ERR_WORKER', 'model-error', `${message}; the call fell back and the worker is being replaced`, { cause: error }));
+    }
+    this.options.onReplaced?.({ worker: slot.index, cause, message, failedCalls: job === undefined ? 0 : 1 });
+    if (!this.closed) this.spawn(slot);
+  }
+
+  private start(slot: Slot, job: Job): void {
+    slot.state = 'busy';
+    slot.job = job;
+    const handle = slot.handle!;
+    handle.ref();
+    const feeds = job.owned ? job.feeds : ownedCopy(job.feeds);
+    slot.watchdog = setTimeout(() => {
+      slot.watchdog = undefined;
+      if (slot.job !== job) return;
+      this.kills++;
+      this.replace(slot, 'killed', `The run took longer than killAfterMs (${this.options.killAfterMs} ms) and its worker was terminated`);
+    }, this.options.killAfterMs);
+    try {
+      handle.post({ t: 'run', id: job.id, feeds }, transferables(feeds));
+    } catch (error) {
+      // Feeds that cannot be cloned (a plain object holding a function...) never reach the worker.
+      clearTimeout(slot.watchdog);
+      slot.watchdog = undefined;
+      slot.job = undefined;
+      this.becomeIdle(slot);
+      job.reject(new ModelInputError(`Feeds cannot be sent to a worker: ${error instanceof Error ? error.message : String(error)}`));
+    }
+  }
+
+  /**
+   * Runs feeds on the least busy worker (an idle one; else the call waits for one).
+   *
+   * @param owned - True when the feeds' buffers belong to this run (stacked by the batcher)
+   *   and may be transferred as they are; otherwise they are copied first, so that the
+   *   caller's arrays are never detached.
+   */
+  run(feeds: Readonly<Record<string, TensorData>>, owned = false): Promise<Record<string, TensorData>> {
+    if (this.closed) return Promise.reject(new ClosedError('The model is closed'));
+    return new Promise((resolve, reject) => {
+      const job: Job = { id: this.nextId++, feeds: feeds as WireTensors, owned, resolve, reject };
+      const slot = this.idleSlot();
+      if (slot !== undefined) this.start(slot, job);
+      else this.waiting.push(job);
+    });
+  }
+
+  private idleSlot(): Slot | undefined {
+    const n = this.slots.length;
+    // Round robin from the last pick, so load spreads over the idle workers.
+    for (let k = 0; k < n; k++) {
+      const slot = this.slots[(this.next + k) % n]!;
+      if (slot.state === 'idle') {
+        this.next = (slot.index + 1) % n;
+        return slot;
+      }
+    }
+    return undefined;
+  }
+
+  private failWaiting(error: Error): void {
+    const jobs = this.waiting.splice(0);
+    for (const job of jobs) job.reject(new ModelCallError('ERR_WORKER', 'model-error', `No model worker is available: ${error.message}`, { cause: error }));
+  }
+
+  /** Workers loaded and able to run now (idle or busy). */
+  ready(): number {
+    let n = 0;
+    for (const s of this.slots) if (s.state === 'idle' || s.state === 'busy') n++;
+    return n;
+  }
+
+  /** Counters since creation. */
+  stats(): WorkerPoolStats {
+    let ready = 0;
+    let busy = 0;
+    let starting = 0;
+    for (const s of this.slots) {
+      if (s.state === 'idle') ready++;
+      else if (s.state === 'busy') {
+        ready++;
+        busy++;
+      } else if (s.state === 'starting' || s.retry !== undefined) starting++;
+    }
+    return {
+      size: this.options.size,
+      ready,
+      busy,
+      starting,
+      replacements: this.kills + this.crashes,
+      kills: this.kills,
+      crashes: this.crashes,
+      startFailures: this.startFailures,
+    };
+  }
+
+  /** Terminates every worker; calls still running reject with {@link ClosedError}. Idempotent. */
+  release(): Promise<void> {
+    this.releasing ??= (async () => {
+      this.closed = true;
+      const error = new ClosedError('The model was closed');
+      for (const slot of this.slots) {
+        clearTimeout(slot.retry);
+        slot.retry = undefined;
+        const job = slot.job;
+        slot.job = undefined;
+        this.retire(slot);
+        slot.state = 'dead';
+        job?.reject(error);
+        slot.started?.reject(error);
+        slot.started = undefined;
+      }
+      for (const job of this.waiting.splice(0)) job.reject(error);
+      await Promise.all(this.terminations);
+    })();
+    return this.releasing;
+  }
+}
