@@ -3,22 +3,30 @@
  *
  * Order of the steps for one call:
  * 1. input schema (a failure rejects with `InputValidationError`; the model is never called);
- * 2. routing picks the version (override, or the default);
+ * 2. routing picks the version (override, targeting, canary, flag, split or
+ *    default: see routing/router.ts);
  * 3. concurrency bound (`overloaded` when full);
  * 4. breaker, then the model run under the call's deadline, then the output
  *    schema; failures retried for transient faults while time remains;
  * 5. `accept` (a business check: `rejected-output`);
- * 6. on any failure of 3-5, the fallback chain.
+ * 6. on any failure of 3-5, the fallback chain;
+ * 7. once the answer is settled, the canary analysis is fed and the shadow
+ *    challenger is offered the call (off the caller's path).
  */
 import {
   ClosedError,
+  ConfigurationError,
   GracefulInferenceError,
   InferenceError,
   InputValidationError,
   ModelCallError,
+  ModelLoadError,
   formatIssues,
+  isGracefulInferenceError,
+  isInferenceError,
   isModelCallError,
   type FailureReason,
+  type Issue,
 } from './errors.js';
 import { Emitter, type BreakerState, type InferenceEvents, type Unsubscribe } from './events.js';
 import { runChain, toChain, type ChainLink } from './fallback/fallback-chain.js';
@@ -27,7 +35,12 @@ import { CircuitBreaker, circuitOpenError, type BreakerStats } from './resilienc
 import { DeadlineQueue } from './resilience/deadline-queue.js';
 import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
+import type { CanaryControls } from './routing/canary.js';
+import { Router, type RoutingStatus } from './routing/router.js';
+import type { DeployOptions, RoutingOptions } from './routing/routing-options.js';
+import { validateRouting } from './routing/routing-schema.js';
 import { noopInstrumentation, type CallObserver, type Instrumentation } from './telemetry/instrumentation.js';
+import { openTelemetry } from './telemetry/otel.js';
 import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route, RunContext } from './types.js';
 
 export type { InferenceOptions } from './options.js';
@@ -63,8 +76,11 @@ export interface InferenceStatus {
   readonly name: string;
   /** `true` once `close()` was called. */
   readonly closed: boolean;
+  /** The default version now (the routing's, or the canary's once promoted). */
   readonly defaultVersion: string;
   readonly versions: Readonly<Record<string, VersionStatus>>;
+  /** Routes taken, the split, the canary's step and figures, shadow counters. */
+  readonly routing: RoutingStatus;
 }
 
 /** A guarded model: every call comes back, on time, with an explained answer. */
@@ -86,6 +102,32 @@ export interface Inference<I, O> {
   on<K extends keyof InferenceEvents>(event: K, listener: (payload: InferenceEvents[K]) => void): Unsubscribe;
   /** Rejects new calls, waits for calls in flight, releases every model and timer. */
   close(): Promise<void>;
+  /**
+   * The routing in force (after a canary promotion: with the canary as
+   * `defaultVersion` and no split). Keep it to roll back with `setRouting`.
+   */
+  readonly routing: RoutingOptions<I, O> | undefined;
+  /**
+   * Replaces the routing atomically: calls routed from now on use the new
+   * one. Validated against the current versions first.
+   *
+   * @throws ConfigurationError with the path of every bad field
+   */
+  setRouting(routing: RoutingOptions<I, O> | undefined): void;
+  /**
+   * Loads and warms a new version while the others serve; it becomes
+   * routable (by `setRouting` or an override) once this resolves.
+   *
+   * @throws ConfigurationError for a name already in use; ModelLoadError when loading or warming fails
+   */
+  deploy(version: string, model: Model<I, O>, options?: DeployOptions<I>): Promise<void>;
+  /**
+   * Stops routing to a version at once, waits for its calls in flight, then
+   * releases it. The default version cannot be retired.
+   */
+  retire(version: string): Promise<void>;
+  /** Manual control of the canary: `pause`, `resume`, `abort`, `promote`, `status`. */
+  readonly canary: CanaryControls;
 }
 
 /** @internal One version's runtime state. */
@@ -99,6 +141,8 @@ interface VersionSlot<I, O> {
   fallback: number;
   failed: number;
   readonly reasons: Record<FailureReason, number>;
+  /** Set by `retire` to learn when the last call in flight ends. */
+  drained?: () => void;
 }
 
 /** @internal How the version of a call was chosen. */
@@ -216,8 +260,9 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   private readonly slots = new Map<string, VersionSlot<I, O>>();
   private readonly events = new Emitter<InferenceEvents>();
   private readonly deadlines = new DeadlineQueue();
-  private readonly defaultVersion: string;
-  private readonly defaultDecision: RouteDecision;
+  private readonly baseDefault: string;
+  private readonly router: Router<I, O>;
+  private readonly deploying = new Set<string>();
   private readonly inputSchema: SchemaLike<I> | undefined;
   private readonly outputSchema: SchemaLike<O> | undefined;
   private readonly timeoutMs: number;
@@ -237,8 +282,10 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   constructor(private readonly options: InferenceOptions<I, O>) {
     validateOptions(options);
     this.name = options.name;
-    this.defaultVersion = options.defaultVersion ?? Object.keys(options.versions)[0]!;
-    this.defaultDecision = Object.freeze({ version: this.defaultVersion, route: 'default' as const });
+    this.baseDefault = options.defaultVersion ?? Object.keys(options.versions)[0]!;
+    if (options.routing !== undefined) {
+      validateRouting(options.routing, { versions: Object.keys(options.versions), defaultVersion: this.baseDefault }, 'createInference options');
+    }
     this.inputSchema = options.input;
     this.outputSchema = options.output;
     this.timeoutMs = options.timeoutMs ?? 1_000;
@@ -248,7 +295,8 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     this.chain = toChain(options.fallback);
     this.fallbackTimeoutMs = options.fallbackTimeoutMs;
     this.maxConcurrency = options.maxConcurrency ?? Number.POSITIVE_INFINITY;
-    this.instrumentation = options.instrumentation ?? noopInstrumentation;
+    // OpenTelemetry by default: a no-op until an SDK is registered, so users without it pay next to nothing.
+    this.instrumentation = options.instrumentation === false ? noopInstrumentation : (options.instrumentation ?? openTelemetry());
     const schema = this.outputSchema;
     this.checkFallback = schema
       ? (value) => {
@@ -257,6 +305,19 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         }
       : undefined;
     for (const [name, model] of Object.entries(options.versions)) this.addVersion(name, model);
+    this.router = new Router<I, O>(
+      {
+        name: this.name,
+        hasVersion: (v) => this.slots.has(v),
+        versionNames: () => [...this.slots.keys()],
+        onFlagError: (e) => this.events.emit('flag-error', e),
+        onCanaryEvent: (event, payload) => this.events.emit(event, payload),
+        runShadow: (v, input, context) => this.runShadow(v, input, context),
+        onShadowMismatch: (e) => this.events.emit('shadow-mismatch', e),
+      },
+      this.baseDefault,
+      options.routing,
+    );
   }
 
   /** @internal Registers a version (construction, and hot deploys later). */
@@ -296,17 +357,16 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     return this.events.on(event, listener);
   }
 
-  /** @internal Chooses the version of a call. Routing layers replace this. */
-  protected route(_input: I, options: InferOptions): RouteDecision | Promise<RouteDecision> {
-    const v = options.version;
-    if (v === undefined) return this.defaultDecision;
-    if (!this.slots.has(v)) {
-      throw new GracefulInferenceError(
-        'ERR_UNKNOWN_VERSION',
-        `Unknown version "${v}" for inference "${this.name}" (versions: ${[...this.slots.keys()].join(', ')})`,
-      );
-    }
-    return { version: v, route: 'override' };
+  /** @internal Chooses the version of a call (synchronous unless a flag is configured). */
+  protected route(input: I, options: InferOptions): RouteDecision | Promise<RouteDecision> {
+    return this.router.route(input, options.context, options.version);
+  }
+
+  private unknownVersion(v: string): GracefulInferenceError {
+    return new GracefulInferenceError(
+      'ERR_UNKNOWN_VERSION',
+      `Unknown version "${v}" for inference "${this.name}" (versions: ${[...this.slots.keys()].join(', ')})`,
+    );
   }
 
   infer(input: I, options: InferOptions = EMPTY): Promise<Outcome<O>> {
@@ -349,9 +409,50 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   }
 
   private dispatch(decision: RouteDecision, input: I, options: InferOptions, start: number, observer: CallObserver): Promise<Outcome<O>> {
+    let slot = this.slots.get(decision.version);
+    if (slot === undefined) {
+      // Retired while an asynchronous (flag) decision was pending: the default serves the call.
+      decision = this.router.decide(this.router.defaultVersion, 'default');
+      slot = this.slots.get(decision.version)!;
+    }
     observer.routed(decision.version, decision.route);
-    const slot = this.slots.get(decision.version)!;
-    return this.run(slot, input, options, start, decision.route, observer);
+    const running = this.run(slot, input, options, start, decision.route, observer);
+    // Without a canary or shadow no promise is added to the call.
+    return this.router.watching ? this.watch(running, slot.name, input, options.context, start) : running;
+  }
+
+  /** Feeds the canary and the shadow runner once the call is settled. */
+  private watch(running: Promise<Outcome<O>>, version: string, input: I, context: InferenceContext | undefined, start: number): Promise<Outcome<O>> {
+    return running.then(
+      (outcome) => {
+        this.router.settled(input, context, outcome);
+        return outcome;
+      },
+      (error: unknown) => {
+        // Caller aborts and closed inferences say nothing about the version.
+        if (isInferenceError(error)) this.router.failed(version, error.reason, performance.now() - start);
+        throw error;
+      },
+    );
+  }
+
+  /** One shadow call: a single attempt through the challenger's breaker and deadline, no retries, no fallbacks. */
+  private runShadow(version: string, input: I, context: InferenceContext | undefined): Promise<O> {
+    const slot = this.slots.get(version);
+    if (slot === undefined) return Promise.reject(this.unknownVersion(version));
+    const start = performance.now();
+    const call: Call<I> = {
+      input,
+      context,
+      start,
+      deadline: start + this.timeoutMs,
+      timeoutMs: this.timeoutMs,
+      signal: undefined,
+      // Shadow calls stay out of the inference's telemetry: they are not calls of the caller.
+      observer: noopInstrumentation.startCall(this.name, input, context),
+      attempts: 0,
+    };
+    return this.attemptOnce(slot, call);
   }
 
   private async run(
@@ -418,7 +519,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       observer.fail(error);
       throw error;
     } finally {
-      slot.inflight--;
+      if (--slot.inflight === 0 && slot.drained !== undefined) slot.drained();
       if (--this.inflight === 0) this.drained?.();
     }
   }
@@ -580,13 +681,123 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         },
       };
     }
-    return { name: this.name, closed: this.closed, defaultVersion: this.defaultVersion, versions };
+    return { name: this.name, closed: this.closed, defaultVersion: this.router.defaultVersion, versions, routing: this.router.status() };
+  }
+
+  get routing(): RoutingOptions<I, O> | undefined {
+    return this.router.routing;
+  }
+
+  setRouting(routing: RoutingOptions<I, O> | undefined): void {
+    if (this.closed) throw new ClosedError(`Inference "${this.name}" is closed`);
+    // Validating {} catches an inference default that was retired: the routing must then name one.
+    validateRouting(routing ?? {}, { versions: [...this.slots.keys()], defaultVersion: this.baseDefault }, 'setRouting(routing)');
+    this.router.setRouting(routing);
+  }
+
+  async deploy(version: string, model: Model<I, O>, options: DeployOptions<I> = {}): Promise<void> {
+    if (this.closed) throw new ClosedError(`Inference "${this.name}" is closed`);
+    const issues: Issue[] = [];
+    if (typeof version !== 'string' || version === '') issues.push({ path: ['version'], message: 'expected a non-empty string' });
+    else if (this.slots.has(version) || this.deploying.has(version)) {
+      issues.push({ path: ['version'], message: `version "${version}" already exists (retire it first)` });
+    }
+    if (typeof model !== 'object' || model === null || typeof model.run !== 'function' || typeof model.load !== 'function' || typeof model.close !== 'function') {
+      issues.push({ path: ['model'], message: 'expected a model (from functionModel, onnxModel, rulesModel...)' });
+    }
+    if (options.warmup !== undefined && !Array.isArray(options.warmup)) issues.push({ path: ['options', 'warmup'], message: 'expected an array of inputs' });
+    if (issues.length > 0) throw new ConfigurationError('deploy', issues);
+    this.deploying.add(version);
+    const signal = options.signal;
+    try {
+      await model.load(signal === undefined ? {} : { signal });
+      for (const input of options.warmup ?? []) await this.warm(model, input, signal);
+      if (this.closed) throw new ClosedError(`Inference "${this.name}" was closed during the deploy`);
+      // Only now can routing (overrides, setRouting) reach the version.
+      this.addVersion(version, model);
+    } catch (error) {
+      await Promise.resolve()
+        .then(() => model.close())
+        .catch(() => undefined);
+      if (isGracefulInferenceError(error) && error.code === 'ERR_CLOSED') throw error;
+      if (signal?.aborted && error === signal.reason) throw error;
+      throw new ModelLoadError(`Deploying version "${version}" of "${this.name}" failed: ${describe(error)}`, { cause: error });
+    } finally {
+      this.deploying.delete(version);
+    }
+  }
+
+  /** Runs one warmup input through a model being deployed, under the timeout and the schemas. */
+  private async warm(model: Model<I, O>, raw: I, signal: AbortSignal | undefined): Promise<void> {
+    let input = raw;
+    if (this.inputSchema !== undefined) {
+      const r = this.inputSchema.safeParse(raw);
+      if (!r.success) throw new InputValidationError(toIssues(r.error.issues));
+      input = r.data;
+    }
+    const ctx = new AttemptContext(performance.now() + this.timeoutMs, undefined, signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = timeoutError(this.timeoutMs);
+        ctx.abort(error);
+        reject(error);
+      }, this.timeoutMs);
+    });
+    try {
+      const running = Promise.race([Promise.resolve().then(() => model.run(input, ctx)), expired]);
+      const value = await (signal === undefined ? running : abortable(running, signal));
+      if (this.outputSchema !== undefined) {
+        const r = this.outputSchema.safeParse(value);
+        if (!r.success) {
+          throw new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`);
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      ctx.release();
+    }
+  }
+
+  async retire(version: string): Promise<void> {
+    const slot = this.slots.get(version);
+    if (slot === undefined) throw this.unknownVersion(version);
+    if (version === this.router.defaultVersion) {
+      throw new ConfigurationError('retire(version)', [
+        { path: ['version'], message: `"${version}" is the default version: move the default first (setRouting({ defaultVersion }))` },
+      ]);
+    }
+    // From here no new call can reach the version: not the routing, not an override, not a flag.
+    const next = this.router.withoutVersion(version);
+    this.slots.delete(version);
+    this.router.setRouting(next);
+    if (slot.inflight > 0) await new Promise<void>((resolve) => (slot.drained = resolve));
+    await this.router.drainShadow();
+    slot.breaker?.shutdown();
+    await slot.model.close();
+  }
+
+  readonly canary: CanaryControls = {
+    pause: () => this.withCanary((c) => c.pause()),
+    resume: () => this.withCanary((c) => c.resume()),
+    abort: () => this.withCanary((c) => c.abort()),
+    promote: () => this.withCanary((c) => c.promote()),
+    status: () => this.router.canary?.status(),
+  };
+
+  private withCanary(action: (canary: NonNullable<Router['canary']>) => void): boolean {
+    const canary = this.router.canary;
+    if (canary === undefined || !canary.active) return false;
+    action(canary);
+    return true;
   }
 
   close(): Promise<void> {
     this.closed = true;
     this.closing ??= (async () => {
       if (this.inflight > 0) await new Promise<void>((resolve) => (this.drained = resolve));
+      // Shadow calls still running use the models: let them finish first.
+      await this.router.close();
       await Promise.allSettled(
         [...this.slots.values()].map(async (slot) => {
           slot.breaker?.shutdown();

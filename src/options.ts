@@ -41,8 +41,11 @@ export interface InferenceOptions<I, O> {
   readonly fallbackTimeoutMs?: number;
   /** Most calls in flight per version; more fall back at once with `overloaded`. Default: unbounded. */
   readonly maxConcurrency?: number;
-  /** Telemetry; defaults to OpenTelemetry through `@opentelemetry/api` (a no-op until an SDK is registered). */
-  readonly instrumentation?: Instrumentation;
+  /**
+   * Telemetry; defaults to `openTelemetry()` through `@opentelemetry/api` (a
+   * no-op until an SDK is registered). `false` turns it off.
+   */
+  readonly instrumentation?: Instrumentation | false;
   /**
    * How calls pick a version (split, targeting, flag, canary) and shadow
    * traffic; validated by `routing/routing-schema.ts`. See docs/routing.md.
@@ -135,9 +138,10 @@ const optionsSchema = z
     fallbackTimeoutMs: positiveMs.optional(),
     maxConcurrency: z.number().int().positive().optional(),
     instrumentation: z
-      .custom<Instrumentation>((v) => typeof v === 'object' && v !== null && typeof (v as Instrumentation).startCall === 'function', {
-        message: 'expected an Instrumentation',
-      })
+      .custom<Instrumentation | false>(
+        (v) => v === false || (typeof v === 'object' && v !== null && typeof (v as Instrumentation).startCall === 'function'),
+        { message: 'expected an Instrumentation (e.g. openTelemetry()) or false' },
+      )
       .optional(),
     ...Object.fromEntries(extensionKeys.map((k) => [k, z.unknown().optional()])),
   })

@@ -22,7 +22,18 @@ export interface CallObserver {
   end(outcome: Outcome<unknown>): void;
   /** The call ends with an error (input invalid, caller abort, all fallbacks failed, closed). */
   fail(error: unknown): void;
+  /**
+   * Shadow work for this call starts (a challenger version runs on the same
+   * input, off the caller's path). Returns the function that reports how it
+   * ended; it may be called after `end`. Optional: only for traces (a child
+   * span of the call's span); the agreement counter comes from
+   * {@link Instrumentation.shadowResult}.
+   */
+  shadowStart?(version: string): (result: ShadowResult, error?: unknown) => void;
 }
+
+/** How shadow work for a version ended. */
+export type ShadowResult = 'agree' | 'disagree' | 'error' | 'dropped';
 
 /** Observes an inference: starts call observers and hears state changes. */
 export interface Instrumentation {
@@ -31,7 +42,7 @@ export interface Instrumentation {
   /** A version's breaker changed state. */
   breakerTransition(name: string, version: string, state: BreakerState): void;
   /** Shadow work finished for a version. */
-  shadowResult?(name: string, version: string, result: 'agree' | 'disagree' | 'error' | 'dropped'): void;
+  shadowResult?(name: string, version: string, result: ShadowResult): void;
   /** Other figures (canary state, queue lengths) as they land. */
   record?(name: string, metric: string, value: number, attributes: Readonly<Record<string, string | number | boolean>>): void;
 }
