@@ -65,10 +65,11 @@ export async function retryAfterFailure<T>(
   const maxTimeout = options.maxTimeoutMs ?? 1_000;
   const factor = options.factor ?? 2;
   let last = firstError;
+  const first = new Carried(firstError);
   try {
     return await pRetry(
       async (n: number) => {
-        if (n === 1) throw new Carried(firstError);
+        if (n === 1) throw first;
         // A backoff timer can fire a little late; never call the model past its deadline.
         if (performance.now() >= deadline) throw new Carried(last);
         try {
@@ -88,8 +89,9 @@ export async function retryAfterFailure<T>(
         // p-retry would shorten the last backoff to end at the deadline and then
         // call the model with no time left; give up instead when the next delay
         // (p-retry's formula) does not end before the deadline.
+        // The caller already approved the first error: retryIf runs once per failed attempt.
         shouldRetry: ({ error, retriesConsumed }) =>
-          canRetry(unwrap(error)) &&
+          (error === first || canRetry(unwrap(error))) &&
           performance.now() + Math.min(Math.round(minTimeout * factor ** retriesConsumed), maxTimeout) < deadline,
         ...(signal ? { signal } : {}),
       },
