@@ -49,6 +49,13 @@ export class DeadlineQueue {
     this.tail = entry;
     if (this.live++ === 0) this.setRef(true);
     if (this.timer === undefined) this.arm(deadline);
+    else if (deadline < this.timerAt) {
+      // The queue was empty but the timer is still armed for an entry that
+      // settled, possibly much later (a call with a long per-call timeout):
+      // waiting for it would fire this deadline late.
+      clearTimeout(this.timer);
+      this.arm(deadline);
+    }
     return entry;
   }
 
