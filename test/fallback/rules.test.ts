@@ -225,3 +225,60 @@ describe('rulesModel(): a rule set as a model', () => {
     expect(perCall).toBeLessThan(1);
   });
 });
+
+describe('the examples of docs/fallback-rules.md', () => {
+  const documented = rules<Record<string, unknown>, { risk: number; decision: string }>(
+    {
+      name: 'credit-policy-v7',
+      version: '7.3',
+      description: 'Credit policy v7 decision table.',
+      rules: [
+        { id: 'underage', description: 'Applicants under 18 cannot contract a loan.', when: { '<': [{ var: 'input.age' }, 18] }, then: { risk: 1, decision: 'decline' } },
+        {
+          id: 'breaker-open-big-loan',
+          when: { and: [{ '==': [{ var: 'failure.reason' }, 'circuit-open'] }, { '>': [{ var: 'input.loanAmount' }, 50000] }] },
+          then: { risk: 0.5, decision: 'review' },
+        },
+        {
+          id: 'low-debt',
+          when: { '<=': [{ var: 'input.debtToIncome' }, 0.2] },
+          then: { risk: { '+': [0.02, { '*': [0.25, { var: 'input.debtToIncome' }] }] }, decision: 'approve' },
+        },
+      ],
+      default: { risk: 0.75, decision: 'decline' },
+    },
+    { output: z.object({ risk: z.number().min(0).max(1), decision: z.enum(['approve', 'review', 'decline']) }) },
+  );
+
+  it('behaves as documented', () => {
+    const adult = { age: 40, loanAmount: 60000, debtToIncome: 0.1 };
+    expect(documented.explain(adult, failure({ reason: 'circuit-open' })).ruleId).toBe('breaker-open-big-loan');
+    expect(documented.explain(adult, failure({ reason: 'timeout' }))).toEqual({ value: { risk: 0.02 + 0.25 * 0.1, decision: 'approve' }, ruleId: 'low-debt' });
+    expect(documented.explain({ age: 40, debtToIncome: 0.5 }, failure()).ruleId).toBe('default');
+    // A missing age is null, and null compares like 0: documented as a pitfall.
+    expect(documented.explain({ debtToIncome: 0.5 }, failure()).ruleId).toBe('underage');
+    expect(documented.explain({ age: 'abc', debtToIncome: 0.5 }, failure()).ruleId).toBe('default');
+    expect(() => documented.explain({ age: 40, debtToIncome: -10 }, failure())).toThrowError(
+      'Rule "low-debt" of rule set "credit-policy-v7" computed an invalid output: rules[2].then.risk: Too small: expected number to be >=0',
+    );
+  });
+
+  it('the missing guard skips applicants without an age', () => {
+    const guarded = rules({
+      name: 'g',
+      rules: [{ id: 'underage', when: { and: [{ '!': { missing: ['input.age'] } }, { '<': [{ var: 'input.age' }, 18] }] }, then: 'decline' }],
+      default: 'ok',
+    });
+    expect(guarded.handle({}, failure())).toBe('ok');
+    expect(guarded.handle({ age: 17 }, failure())).toBe('decline');
+    expect(guarded.handle({ age: 30 }, failure())).toBe('ok');
+  });
+
+  it('preserve answers with literal nested objects; the rules model sees failure as null', async () => {
+    const h = rules({ name: 'p', rules: [{ id: 'a', when: { '==': [{ var: 'failure' }, null] }, then: { limits: { preserve: { max: 5000, currency: 'EUR' } } } }] });
+    expect(h.evaluate({})).toEqual({ value: { limits: { max: 5000, currency: 'EUR' } }, ruleId: 'a' });
+    expect(() => h.handle({}, failure())).toThrow(NoRuleMatchedError);
+    const m = rulesModel({ name: 'p', rules: [{ id: 'a', when: { '==': [{ var: 'failure' }, null] }, then: 'no failure' }] });
+    expect(await m.run({}, { deadline: 0, context: undefined } as unknown as RunContext)).toBe('no failure');
+  });
+});
