@@ -36,7 +36,7 @@ import { DeadlineQueue } from './resilience/deadline-queue.js';
 import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
 import type { CanaryControls } from './routing/canary.js';
-import { Router, type RoutingStatus } from './routing/router.js';
+import { Router, type FlagEvaluation, type RoutingStatus } from './routing/router.js';
 import type { DeployOptions, RoutingOptions } from './routing/routing-options.js';
 import { validateRouting } from './routing/routing-schema.js';
 import { noopInstrumentation, type CallObserver, type Instrumentation } from './telemetry/instrumentation.js';
@@ -149,6 +149,8 @@ interface VersionSlot<I, O> {
 export interface RouteDecision {
   readonly version: string;
   readonly route: Route;
+  /** For route `flag`: the evaluation, for the `feature_flag.*` telemetry attributes. */
+  readonly flag?: FlagEvaluation;
 }
 
 const EMPTY: InferOptions = Object.freeze({});
@@ -311,9 +313,14 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         hasVersion: (v) => this.slots.has(v),
         versionNames: () => [...this.slots.keys()],
         onFlagError: (e) => this.events.emit('flag-error', e),
-        onCanaryEvent: (event, payload) => this.events.emit(event, payload),
+        onCanaryEvent: (event, payload) => {
+          this.recordCanary(event, payload);
+          this.events.emit(event, payload as InferenceEvents[typeof event]);
+        },
         runShadow: (v, input, context) => this.runShadow(v, input, context),
         onShadowMismatch: (e) => this.events.emit('shadow-mismatch', e),
+        onShadowResult: (version, result) => this.instrumentation.shadowResult?.(this.name, version, result),
+        onCanaryStart: (canary) => this.recordCanaryWeight(canary.version, canary.baseline, canary.weight),
       },
       this.baseDefault,
       options.routing,
@@ -360,6 +367,23 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   /** @internal Chooses the version of a call (synchronous unless a flag is configured). */
   protected route(input: I, options: InferOptions): RouteDecision | Promise<RouteDecision> {
     return this.router.route(input, options.context, options.version);
+  }
+
+  /** Canary figures for telemetry: the traffic share (gauge) and each transition (counter). */
+  private recordCanary(event: 'canary-step' | 'canary-rollback' | 'canary-promoted', payload: { version: string; baseline: string; weight?: number }): void {
+    const record = this.instrumentation.record;
+    if (record === undefined) return;
+    const weight = event === 'canary-step' ? (payload.weight ?? 0) : event === 'canary-rollback' ? 0 : 100;
+    this.recordCanaryWeight(payload.version, payload.baseline, weight);
+    const transition = event === 'canary-step' ? 'step' : event === 'canary-rollback' ? 'rollback' : 'promotion';
+    record.call(this.instrumentation, this.name, 'inference.canary.transitions', 1, {
+      'inference.version': payload.version,
+      'inference.canary.transition': transition,
+    });
+  }
+
+  private recordCanaryWeight(version: string, baseline: string, weight: number): void {
+    this.instrumentation.record?.(this.name, 'inference.canary.weight', weight, { 'inference.version': version, 'inference.canary.baseline': baseline });
   }
 
   private unknownVersion(v: string): GracefulInferenceError {
@@ -415,17 +439,24 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       decision = this.router.decide(this.router.defaultVersion, 'default');
       slot = this.slots.get(decision.version)!;
     }
-    observer.routed(decision.version, decision.route);
+    observer.routed(decision.version, decision.route, decision.flag);
     const running = this.run(slot, input, options, start, decision.route, observer);
     // Without a canary or shadow no promise is added to the call.
-    return this.router.watching ? this.watch(running, slot.name, input, options.context, start) : running;
+    return this.router.watching ? this.watch(running, slot.name, input, options.context, start, observer) : running;
   }
 
   /** Feeds the canary and the shadow runner once the call is settled. */
-  private watch(running: Promise<Outcome<O>>, version: string, input: I, context: InferenceContext | undefined, start: number): Promise<Outcome<O>> {
+  private watch(
+    running: Promise<Outcome<O>>,
+    version: string,
+    input: I,
+    context: InferenceContext | undefined,
+    start: number,
+    observer: CallObserver,
+  ): Promise<Outcome<O>> {
     return running.then(
       (outcome) => {
-        this.router.settled(input, context, outcome);
+        this.router.settled(input, context, outcome, observer);
         return outcome;
       },
       (error: unknown) => {

@@ -23,12 +23,22 @@ import { Canary, type CanaryListener, type CanaryObservation, type CanaryStatus 
 import type { FailureReason } from '../errors.js';
 import { bucketValue, fractionalSplit, hashKey, type FractionalSplit } from './fractional.js';
 import type { BucketingKey, FlagDetailsLike, FlagRouting, OpenFeatureClientLike, RoutingOptions, SplitOption } from './routing-options.js';
-import { ShadowRunner, type PrimaryAnswer, type ShadowCounts, type ShadowMismatchEvent } from './shadow.js';
+import { ShadowRunner, type PrimaryAnswer, type ShadowCounts, type ShadowMismatchEvent, type ShadowResult, type ShadowTracer } from './shadow.js';
 
 /** The version of a call and how it was chosen. */
 export interface RouteDecision {
   readonly version: string;
   readonly route: Route;
+  /** For route `flag`: the evaluation, as OpenTelemetry's `feature_flag.*` attributes need it. */
+  readonly flag?: FlagEvaluation;
+}
+
+/** A flag evaluation that chose the version. */
+export interface FlagEvaluation {
+  readonly key: string;
+  readonly variant: string | undefined;
+  readonly reason: string;
+  readonly provider?: string;
 }
 
 /** Payload of `flag-error`. */
@@ -63,6 +73,10 @@ export interface RouterHost<I = unknown, O = unknown> {
   runShadow?(version: string, input: I, context: InferenceContext | undefined): Promise<O>;
   /** Receives `shadow-mismatch`. */
   onShadowMismatch?(event: ShadowMismatchEvent<I, O>): void;
+  /** Hears how each sampled shadow call ended (metrics). */
+  onShadowResult?(version: string, result: ShadowResult): void;
+  /** A canary starts (to report its initial weight). */
+  onCanaryStart?(canary: Canary): void;
   /** Random source for picks without a key and for sampling. Default `Math.random`. */
   random?(): number;
   /** Clock for the canary. Default `performance.now`. */
@@ -152,6 +166,7 @@ export class Router<I = unknown, O = unknown> {
     this.shadow = new ShadowRunner<I, O>({
       run: runShadow ? (v, input, context) => runShadow(v, input, context) : () => Promise.reject(new Error('shadowing is not available')),
       ...(host.onShadowMismatch ? { onMismatch: (e: ShadowMismatchEvent<I, O>) => host.onShadowMismatch!(e) } : {}),
+      ...(host.onShadowResult ? { onResult: (v: string, r: ShadowResult) => host.onShadowResult!(v, r) } : {}),
       random: () => this.random(),
     });
     this.setRouting(routing);
@@ -201,6 +216,7 @@ export class Router<I = unknown, O = unknown> {
       canaryPrefix: canary === undefined ? '' : `${flagKey}/canary/${canary.version}`,
     };
     this.shadow.configure(this.host.runShadow ? (routing?.shadow ?? undefined) : undefined);
+    if (canary !== undefined && canary !== previous?.canary) this.host.onCanaryStart?.(canary);
   }
 
   private createCanary(options: NonNullable<RoutingOptions['canary']>): Canary {
@@ -252,6 +268,12 @@ export class Router<I = unknown, O = unknown> {
     return next as RoutingOptions<I, O>;
   }
 
+  /** `true` when finished calls must be reported (`settled` / `failed`): a canary in progress or shadowing on. */
+  get watching(): boolean {
+    const c = this.plan.canary;
+    return (c !== undefined && c.active) || this.shadow.version !== undefined;
+  }
+
   /** Records a finished call for the canary analysis. */
   observe(o: CanaryObservation): void {
     this.plan.canary?.observe(o);
@@ -261,12 +283,17 @@ export class Router<I = unknown, O = unknown> {
    * After a call answered: feeds the canary and offers the answer to the
    * shadow runner. Costs two field reads when neither is configured.
    */
-  settled(input: I, context: InferenceContext | undefined, outcome: PrimaryAnswer<O> & { readonly reason?: FailureReason; readonly latencyMs: number }): void {
+  settled(
+    input: I,
+    context: InferenceContext | undefined,
+    outcome: PrimaryAnswer<O> & { readonly reason?: FailureReason; readonly latencyMs: number },
+    tracer?: ShadowTracer,
+  ): void {
     const canary = this.plan.canary;
     if (canary !== undefined && canary.active) {
       canary.observe({ version: outcome.version, source: outcome.source, reason: outcome.reason, latencyMs: outcome.latencyMs });
     }
-    if (this.shadow.version !== undefined) this.shadow.offer(input, context, outcome);
+    if (this.shadow.version !== undefined) this.shadow.offer(input, context, outcome, tracer);
   }
 
   /** After a call failed with no answer: feeds the canary. */
@@ -393,7 +420,14 @@ export class Router<I = unknown, O = unknown> {
       }
       const v = details.value;
       if (typeof v !== 'string' || !this.host.hasVersion(v)) return onError({ cause: 'unknown-version', value: String(v) });
-      return this.decision(v, 'flag');
+      this.routes.flag++;
+      const provider = flag.client.metadata?.providerMetadata?.name;
+      // Not interned: the evaluation travels with the decision to telemetry (the flag path is not the hot path).
+      return {
+        version: v,
+        route: 'flag',
+        flag: { key: flag.key, variant: details.variant, reason: details.reason ?? 'UNKNOWN', ...(provider !== undefined ? { provider } : {}) },
+      };
     };
     let answer: FlagDetailsLike | PromiseLike<FlagDetailsLike>;
     try {

@@ -107,12 +107,25 @@ export interface PrimaryAnswer<O> {
   readonly version: string;
 }
 
+/** How one sampled shadow call ended (the names of the `inference.shadow.agreement` metric). */
+export type ShadowResult = 'agree' | 'disagree' | 'error' | 'dropped';
+
+/**
+ * Traces one call's shadow work (the call's telemetry observer fits): called
+ * when the shadow call starts, returns what to call when it ends.
+ */
+export interface ShadowTracer {
+  shadowStart?(version: string): (result: ShadowResult, error?: unknown) => void;
+}
+
 /** What the shadow runner needs from the inference. */
 export interface ShadowHost<I, O> {
   /** Runs `version` on `input` (under the inference's deadline, without fallbacks). */
   run(version: string, input: I, context: InferenceContext | undefined): Promise<O>;
   /** Receives each mismatch. */
   onMismatch?(event: ShadowMismatchEvent<I, O>): void;
+  /** Hears how each sampled shadow call ended (for metrics). Uncompared answers are not reported. */
+  onResult?(version: string, result: ShadowResult): void;
   /** Random source for sampling. Default `Math.random`. */
   random?(): number;
 }
@@ -187,18 +200,35 @@ export class ShadowRunner<I, O> {
    * there is room, the challenger runs later, off the caller's path.
    * Never throws.
    */
-  offer(input: I, context: InferenceContext | undefined, primary: PrimaryAnswer<O>): void {
+  offer(input: I, context: InferenceContext | undefined, primary: PrimaryAnswer<O>, tracer?: ShadowTracer): void {
     const config = this.config;
     if (config === undefined || this.closed || primary.version === config.version) return;
     if (config.sampleRate < 1 && (this.host.random?.() ?? Math.random()) >= config.sampleRate) return;
     const counts = this.countsOf(config.version);
     if (counts.inflight >= config.maxConcurrent) {
       counts.dropped++;
+      this.report(config.version, 'dropped');
       return;
     }
     counts.inflight++;
     this.inflight++;
-    setTimeout(() => void this.execute(config, counts, input, context, primary), 0);
+    setTimeout(() => void this.execute(config, counts, input, context, primary, tracer), 0);
+  }
+
+  private notifyMismatch(event: ShadowMismatchEvent<I, O>): void {
+    try {
+      this.host.onMismatch?.(event);
+    } catch {
+      // A listener's error is not the challenger's.
+    }
+  }
+
+  private report(version: string, result: ShadowResult): void {
+    try {
+      this.host.onResult?.(version, result);
+    } catch {
+      // Telemetry must not break shadowing.
+    }
   }
 
   private async execute(
@@ -207,23 +237,40 @@ export class ShadowRunner<I, O> {
     input: I,
     context: InferenceContext | undefined,
     primary: PrimaryAnswer<O>,
+    tracer: ShadowTracer | undefined,
   ): Promise<void> {
+    let done: ((result: ShadowResult, error?: unknown) => void) | undefined;
+    let result: ShadowResult | undefined;
+    let failure: unknown;
     try {
       counts.runs++;
+      // Traced only when there is an answer to compare with, so a span always ends with a result.
+      if (primary.source === 'model') done = tracer?.shadowStart?.(config.version);
       const value = await this.host.run(config.version, input, context);
       if (primary.source !== 'model') {
         counts.uncompared++;
         return;
       }
-      if (config.compare(primary.value, value, input)) counts.agreements++;
-      else {
+      if (config.compare(primary.value, value, input)) {
+        counts.agreements++;
+        result = 'agree';
+      } else {
         counts.mismatches++;
-        this.host.onMismatch?.({ version: config.version, primaryVersion: primary.version, input, primary: primary.value, shadow: value });
+        result = 'disagree';
+        this.notifyMismatch({ version: config.version, primaryVersion: primary.version, input, primary: primary.value, shadow: value });
       }
-    } catch {
+    } catch (error) {
       // A shadow failure is a figure, never the caller's problem.
       counts.errors++;
+      result = 'error';
+      failure = error;
     } finally {
+      if (result !== undefined) this.report(config.version, result);
+      try {
+        if (done !== undefined && result !== undefined) done(result, failure);
+      } catch {
+        // idem
+      }
       counts.inflight--;
       if (--this.inflight === 0) {
         const waiting = this.idle;

@@ -291,8 +291,8 @@ describe('Router: OpenFeature flag', () => {
     const r = new Router<In>(h, 'v1', { flag: { client, key: 'model-version' }, split: { v3: 1 } });
     const d = r.route({}, ctx('u1', { tier: 'beta' }));
     expect(d).toBeInstanceOf(Promise);
-    expect(await d).toEqual({ version: 'v2', route: 'flag' });
-    expect(await r.route({}, ctx('u1'))).toEqual({ version: 'v1', route: 'flag' });
+    expect(await d).toMatchObject({ version: 'v2', route: 'flag', flag: { key: 'model-version', variant: 'new', reason: 'TARGETING_MATCH', provider: 'in-memory' } });
+    expect(await r.route({}, ctx('u1'))).toMatchObject({ version: 'v1', route: 'flag' });
     // unknown version -> static routing + flag-error
     expect(await r.route({}, ctx('broken'))).toEqual({ version: 'v3', route: 'split' });
     expect(h.flagErrors).toEqual([{ flagKey: 'model-version', cause: 'unknown-version', value: 'v9', version: 'v3', route: 'split' }]);
@@ -311,7 +311,7 @@ describe('Router: OpenFeature flag', () => {
     await WebOpenFeature.setContext('router-web-test', { plan: 'pro' });
     const client = WebOpenFeature.getClient('router-web-test');
     const r = new Router<In>(host(), 'v1', { flag: { client, key: 'model-version' } });
-    expect(sync(r.route({}, ctx('x')))).toEqual({ version: 'v2', route: 'flag' });
+    expect(sync(r.route({}, ctx('x')))).toMatchObject({ version: 'v2', route: 'flag', flag: { key: 'model-version', variant: 'b' } });
     await WebOpenFeature.clearProviders();
   });
 
@@ -320,7 +320,7 @@ describe('Router: OpenFeature flag', () => {
     const calls: unknown[][] = [];
     const valueClient = { getStringValue: (...args: unknown[]) => (calls.push(args), Promise.resolve('v3')) };
     const r = new Router<In>(h, 'v1', { flag: { client: valueClient, key: 'k' }, key: (i) => i.tier });
-    expect(await r.route({ tier: 'abc' }, { plan: 'x' })).toEqual({ version: 'v3', route: 'flag' });
+    expect(await r.route({ tier: 'abc' }, { plan: 'x' })).toMatchObject({ version: 'v3', route: 'flag', flag: { key: 'k', variant: undefined, reason: 'UNKNOWN' } });
     expect(calls[0]).toEqual(['k', '', { plan: 'x', targetingKey: 'abc' }]);
 
     const throwing = { getStringDetails: () => { throw new Error('down'); } };

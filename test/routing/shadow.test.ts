@@ -160,4 +160,28 @@ describe('ShadowRunner', () => {
     await runner.drain();
     expect(runner.stats().v2!.runs).toBe(1);
   });
+
+  it('reports results (dropped included) and traces compared calls only', async () => {
+    const results: string[] = [];
+    const spans: string[] = [];
+    const tracer = {
+      shadowStart: (v: string) => {
+        spans.push(`start ${v}`);
+        return (r: string) => spans.push(`end ${r}`);
+      },
+    };
+    const runner = new ShadowRunner<number, number>(
+      { run: async (_v, x) => (x < 0 ? Promise.reject(new Error('x')) : x), onResult: (v, r) => results.push(`${v}:${r}`) },
+      { version: 'v2', maxConcurrent: 3 },
+    );
+    runner.offer(1, undefined, primary(1), tracer);
+    runner.offer(1, undefined, primary(2), tracer);
+    runner.offer(-1, undefined, primary(2), tracer);
+    runner.offer(1, undefined, primary(1), tracer);
+    await runner.drain();
+    runner.offer(1, undefined, primary(1, 'v1', 'fallback'), tracer);
+    await runner.drain();
+    expect(results).toEqual(['v2:dropped', 'v2:agree', 'v2:disagree', 'v2:error']);
+    expect(spans).toEqual(['start v2', 'end agree', 'start v2', 'end disagree', 'start v2', 'end error']);
+  });
 });
