@@ -196,21 +196,24 @@ export class Router<I = unknown, O = unknown> {
     const previous = this.plan as Plan | undefined;
     const r = routing as RoutingOptions<unknown, unknown> | undefined;
     const flagKey = r?.flagKey ?? this.host.name;
-    // Set before the canary is created: it is the canary's default baseline.
-    this.default_ = r?.defaultVersion ?? this.baseDefault;
+    const defaultVersion = r?.defaultVersion ?? this.baseDefault;
+    // Everything that can throw comes first, so a failed swap changes nothing.
+    const split = r?.split === undefined ? undefined : fractionalSplit(splitEntries(r.split));
+    const targeting = (r?.targeting ?? []).map((rule) => ({ test: compileLogic(rule.when), version: rule.version }));
     let canary: Canary | undefined;
     if (r?.canary !== undefined) {
       canary =
         previous?.canary !== undefined && previous.routing?.canary === r.canary
           ? previous.canary
-          : this.createCanary(r.canary);
+          : this.createCanary(r.canary, defaultVersion);
     }
+    this.default_ = defaultVersion;
     this.plan = {
       routing: r,
       flagKey,
       key: r?.key ?? defaultKey,
-      split: r?.split === undefined ? undefined : fractionalSplit(splitEntries(r.split)),
-      targeting: (r?.targeting ?? []).map((rule) => ({ test: compileLogic(rule.when), version: rule.version })),
+      split,
+      targeting,
       flag: r?.flag,
       canary,
       canaryPrefix: canary === undefined ? '' : `${flagKey}/canary/${canary.version}`,
@@ -219,10 +222,10 @@ export class Router<I = unknown, O = unknown> {
     if (canary !== undefined && canary !== previous?.canary) this.host.onCanaryStart?.(canary);
   }
 
-  private createCanary(options: NonNullable<RoutingOptions['canary']>): Canary {
+  private createCanary(options: NonNullable<RoutingOptions['canary']>, defaultBaseline: string): Canary {
     const now = this.host.now;
     const canary: Canary = new Canary(options, {
-      defaultBaseline: this.default_,
+      defaultBaseline,
       ...(now ? { now: () => now() } : {}),
       onEvent: (event, payload) => {
         // A canary replaced by setRouting may still finish its last window; only the current one acts.
