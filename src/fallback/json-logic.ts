@@ -9,9 +9,10 @@
  *   `reduce`, `all`, `some`, `none`) are reimplemented here so that objects
  *   are read through own-property checks, `__proto__` / `constructor` /
  *   `prototype` are never followed, and produced strings and arrays are
- *   bounded;
- * - the remaining operators (comparisons, arithmetic, logic) are the
- *   engine's own, which never touch object properties.
+ *   bounded; `if` is reimplemented too, because the engine copies its
+ *   argument list on every call and scorecards chain many branches;
+ * - the remaining operators (comparisons, arithmetic, `and`, `or`, `!`...)
+ *   are the engine's own, which never touch object properties.
  *
  * Expressions are validated before they are compiled (unknown operators,
  * arity, JSON-compatibility, depth and node-count limits), and every
@@ -386,25 +387,21 @@ export type CompiledLogic = (data: unknown, meter?: LogicMeter) => unknown;
 /** Raised internally when a bound is crossed; turned into a RulesError. */
 class LimitExceeded extends Error {}
 
-interface ActiveEvaluation {
-  meter: LogicMeter;
-  limits: LogicLimits;
-}
-
 // Evaluation is synchronous, so one slot is enough to reach the current meter from operators.
-let active: ActiveEvaluation | undefined;
+let activeMeter: LogicMeter | undefined;
+let activeLimits: LogicLimits = DEFAULT_LOGIC_LIMITS;
 
 function charge(units: number): void {
-  if (!active) return;
-  active.meter.remaining -= units;
-  if (active.meter.remaining < 0) {
-    active.meter.exhausted = true;
-    throw new LimitExceeded(`evaluation exceeded ${active.limits.maxSteps} steps`);
+  if (!activeMeter) return;
+  activeMeter.remaining -= units;
+  if (activeMeter.remaining < 0) {
+    activeMeter.exhausted = true;
+    throw new LimitExceeded(`evaluation exceeded ${activeLimits.maxSteps} steps`);
   }
 }
 
 function limits(): LogicLimits {
-  return active ? active.limits : DEFAULT_LOGIC_LIMITS;
+  return activeLimits;
 }
 
 const nodeCounts = new WeakMap<object, number>();
@@ -429,6 +426,9 @@ function splitPath(p: string): readonly string[] {
 
 /** The scopes an iterator leaves behind: `../` in a path climbs one. */
 type Above = readonly [data: unknown, above: Above] | readonly [];
+
+/** Run options of a top-level evaluation, shared: the engine only reads them. */
+const TOP: { above: Above } = Object.freeze({ above: Object.freeze([]) as readonly [] });
 
 /** Reads `path` from `data` through own properties only; `notFound` when absent. */
 function readPath(data: unknown, segments: readonly string[], notFound: unknown): unknown {
@@ -610,7 +610,28 @@ type EagerMethod = (args: unknown[], data: unknown, above: Above, engine: Engine
 const lazy = (method: LazyMethod) => ({ method, lazy: true, deterministic: false });
 const eager = (method: EagerMethod, deterministic = false) => ({ method, lazy: false, deterministic });
 
+/** Evaluates a sub-expression; literals are returned without a trip through the engine. */
+function sub(engine: Engine, logic: unknown, data: unknown, above: Above): unknown {
+  return typeof logic === 'object' && logic !== null ? (engine.run(logic, data, { above }) as unknown) : logic;
+}
+
+/**
+ * `if` with any number of branches, without the engine's per-call copy of
+ * the argument list: scorecards chain many branches and run on every fallback.
+ */
+function ifMethod(args: unknown, data: unknown, above: Above, engine: Engine): unknown {
+  if (!Array.isArray(args)) return sub(engine, args, data, above);
+  const n = args.length;
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    if (truthy(sub(engine, args[i], data, above))) return sub(engine, args[i + 1], data, above);
+  }
+  return i < n ? sub(engine, args[i], data, above) : null;
+}
+
 const safeMethods: Record<string, unknown> = {
+  if: lazy(ifMethod),
+  '?:': lazy(ifMethod),
   var: eager((args, data, above) => varMethod(args, data, above)),
   missing: eager((args, data) => missingMethod(args, data)),
   missing_some: eager((args, data) => missingSomeMethod(args, data)),
@@ -672,7 +693,7 @@ const safeMethods: Record<string, unknown> = {
 
 // The engine's own operators kept as they are: they work on values, never on object properties.
 const ENGINE_OPERATORS = [
-  'if', '?:', '==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!',
+  '==', '===', '!=', '!==', '>', '>=', '<', '<=', '!', '!!',
   'and', 'or', '??', 'max', 'min', '+', '*', '-', '/', '%', 'preserve',
 ] as const;
 
@@ -720,16 +741,19 @@ export function compileLogic(expr: unknown, options?: { limits?: Partial<LogicLi
   if (typeof logic !== 'object' || logic === null) return () => logic;
   const engine = newEngine(l);
   const evaluate: CompiledLogic = (data, meter) => {
-    const prev = active;
+    const prevMeter = activeMeter;
+    const prevLimits = activeLimits;
     const m = meter ?? { remaining: l.maxSteps, exhausted: false };
-    active = { meter: m, limits: l };
+    activeMeter = m;
+    activeLimits = l;
     try {
-      return engine.run(logic, data, { above: [] }) as unknown;
+      return engine.run(logic, data, TOP) as unknown;
     } catch (e) {
       if (e instanceof LimitExceeded) m.exhausted = true;
       throw new RulesError(`JsonLogic evaluation failed: ${describeThrown(e)}`, { cause: e });
     } finally {
-      active = prev;
+      activeMeter = prevMeter;
+      activeLimits = prevLimits;
     }
   };
   // Builds the engine's closures now (at load), not on the first fallback.

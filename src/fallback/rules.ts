@@ -9,7 +9,7 @@
 import type { z } from 'zod';
 import { ClosedError, NoRuleMatchedError, RulesError, formatIssues, formatPath, type Issue } from '../errors.js';
 import type { FallbackAnswer, FallbackHandlerObject, Failure, InferenceContext, Model, RunContext } from '../types.js';
-import { compileLogic, createMeter, isTruthy, type CompiledLogic, type LogicMeter } from './json-logic.js';
+import { compileLogic, isTruthy, type CompiledLogic, type LogicMeter } from './json-logic.js';
 import {
   DEFAULT_RULE_ID,
   compileTemplate,
@@ -102,7 +102,7 @@ function compileRuleSet<O>(source: RuleSetSource, options: RulesOptions<O> = {})
   };
 
   const evaluate = (data: RuleData<unknown>): FallbackAnswer<O> | undefined => {
-    const meter = createMeter(limits);
+    const meter: LogicMeter = { remaining: limits.maxSteps, exhausted: false };
     for (const rule of compiled) {
       let holds: boolean;
       try {
