@@ -25,7 +25,6 @@ import {
   type SpanOptions,
   type Tracer,
   type TracerProvider,
-  type UpDownCounter,
 } from '@opentelemetry/api';
 import { z } from 'zod';
 import { ConfigurationError, isGracefulInferenceError, isInferenceError, type FailureReason } from '../errors.js';
@@ -147,18 +146,27 @@ interface Instruments {
   readonly duration: Histogram;
   readonly outcomes: Counter;
   readonly transitions: Counter;
-  readonly inflight: UpDownCounter;
   readonly shadow: Counter;
   readonly recorded: Map<string, (value: number, attributes: Attributes) => void>;
 }
 
-function createInstruments(meter: Meter): Instruments | undefined {
+function createInstruments(meter: Meter, inflight: () => Iterable<VersionAttributes>): Instruments | undefined {
   const outcomes = meter.createCounter(METRICS.outcomes, {
     unit: '{call}',
     description: 'Calls of infer by version, answer source and failure reason',
   });
   // A no-op meter hands out shared no-op instruments: nothing would be recorded.
   if (outcomes === NOOP_COUNTER) return undefined;
+  // Asynchronous: the pipeline keeps plain counts and the SDK reads them at
+  // collection, instead of two synchronous recordings (attribute hashing) per call.
+  meter
+    .createObservableUpDownCounter(METRICS.inflight, {
+      unit: '{call}',
+      description: 'Calls of infer in flight (routed, not yet answered)',
+    })
+    .addCallback((result) => {
+      for (const v of inflight()) result.observe(v.inflight, v.base);
+    });
   return {
     meter,
     outcomes,
@@ -170,10 +178,6 @@ function createInstruments(meter: Meter): Instruments | undefined {
     transitions: meter.createCounter(METRICS.breakerTransitions, {
       unit: '{transition}',
       description: 'Circuit breaker state changes by version and new state',
-    }),
-    inflight: meter.createUpDownCounter(METRICS.inflight, {
-      unit: '{call}',
-      description: 'Calls of infer in flight (routed, not yet answered)',
     }),
     shadow: meter.createCounter(METRICS.shadowAgreement, {
       unit: '{comparison}',
@@ -205,6 +209,10 @@ class VersionAttributes {
   readonly base: Attributes;
   readonly model: Attributes;
   readonly fallback: Attributes;
+  /** Calls in flight counted while metrics were on (read by the `inference.inflight` callback). */
+  inflight = 0;
+  /** True once a call was counted, so the version reports 0 rather than nothing afterwards. */
+  counted = false;
   private readonly byReason: Partial<Record<FailureReason, Attributes>> = {};
 
   constructor(
@@ -232,7 +240,7 @@ class NameState {
   readonly spanOptions: SpanOptions;
   readonly nameAttributes: Attributes;
   readonly breakers = new Map<string, BreakerState>();
-  private readonly versions = new Map<string, VersionAttributes>();
+  readonly versions = new Map<string, VersionAttributes>();
 
   constructor(readonly name: string) {
     this.spanName = `infer ${name}`;
@@ -270,6 +278,7 @@ class OtelCall implements CallObserver {
   private attemptSpan: Span | undefined;
   private fallbackSpan: Span | undefined;
   private versionAttributes: VersionAttributes | undefined;
+  private inflight = false;
   private attempts = 0;
   private reason: FailureReason | undefined;
   private done = false;
@@ -296,7 +305,11 @@ class OtelCall implements CallObserver {
     if (this.done || this.versionAttributes !== undefined) return;
     const va = this.names.version(version);
     this.versionAttributes = va;
-    this.instruments?.inflight.add(1, va.base);
+    if (this.instruments !== undefined) {
+      this.inflight = true;
+      va.counted = true;
+      va.inflight++;
+    }
     const span = this.span;
     if (span === undefined) return;
     span.setAttribute('inference.version', version);
@@ -367,8 +380,8 @@ class OtelCall implements CallObserver {
         m.duration.record(seconds, va.fallback);
         m.outcomes.add(1, va.fallbackOutcome(outcome.reason));
       }
-      if (this.versionAttributes !== undefined) m.inflight.add(-1, va.base);
     }
+    if (this.inflight) this.versionAttributes!.inflight--;
     const span = this.span;
     if (span === undefined) return;
     const open = this.attemptSpan;
@@ -407,8 +420,8 @@ class OtelCall implements CallObserver {
       attributes['error.type'] = type;
       if (reason !== undefined) attributes['inference.fallback.reason'] = reason;
       m.outcomes.add(1, attributes);
-      if (va !== undefined) m.inflight.add(-1, va.base);
     }
+    if (this.inflight) va!.inflight--;
     const span = this.span;
     if (span === undefined) return;
     // Children still open were abandoned with the call (caller abort): they end with it.
@@ -514,12 +527,18 @@ class OtelInstrumentation implements Instrumentation {
     return this.tracer;
   }
 
+  private *countedVersions(): Iterable<VersionAttributes> {
+    for (const names of this.names.values()) {
+      for (const v of names.versions.values()) if (v.counted) yield v;
+    }
+  }
+
   /** The instruments to use now, or `undefined` when no SDK would record anything. */
   private currentInstruments(): Instruments | undefined {
     const provider = this.meterProvider ?? otelMetrics.getMeterProvider();
     if (provider !== this.meterFrom) {
       this.meterFrom = provider;
-      this.instruments = createInstruments(provider.getMeter(INSTRUMENTATION_SCOPE));
+      this.instruments = createInstruments(provider.getMeter(INSTRUMENTATION_SCOPE), () => this.countedVersions());
     }
     return this.instruments;
   }
