@@ -240,6 +240,8 @@ export class IntegrityError extends GracefulInferenceError {
   readonly actual: string;
   constructor(message: string, init: { expected: string; actual: string }) {
     super('ERR_INTEGRITY', message);
+    // Spelled out: minifiers rename classes, so `new.target.name` is a random letter in a production bundle.
+    this.name = 'IntegrityError';
     this.expected = init.expected;
     this.actual = init.actual;
   }

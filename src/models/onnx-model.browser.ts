@@ -278,8 +278,16 @@ export function onnxModel<I, O>(options: BrowserOnnxModelOptions<I, O>): Model<I
   return {
     kind: inner.kind,
     load(opts = {}) {
-      if (!loaded) join(opts.signal);
-      return inner.load(opts);
+      if (loaded) return inner.load(opts);
+      join(opts.signal);
+      const pending = inner.load(opts);
+      const signal = opts.signal;
+      if (signal === undefined) return pending;
+      // Browsers run microtasks between abort listeners, so the aborted download's
+      // own error can settle the shared load first: the caller gets its signal's reason.
+      return pending.catch((error: unknown) => {
+        throw signal.aborted ? signal.reason : error;
+      });
     },
     run(input: I, ctx: RunContext): Promise<O> {
       if (!loaded) join(undefined);
