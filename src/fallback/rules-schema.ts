@@ -72,13 +72,23 @@ export const DEFAULT_RULES_LIMITS: Readonly<RulesLimits> = Object.freeze({
 /** The rule id reported when the rule set's `default` answers. */
 export const DEFAULT_RULE_ID = 'default';
 
+/**
+ * An output schema: any zod schema, or any object with zod's `safeParse`
+ * (the same shape `createInference` accepts for `output`).
+ */
+export interface RulesOutputSchema<O = unknown> {
+  safeParse(value: unknown):
+    | { success: true; data: O }
+    | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
+
 /** Options of rule set validation. */
 export interface RuleSetValidationOptions {
   /**
    * Output schema: constant answers are checked at load, computed ones at
    * run time (a bad computed answer passes to the next handler).
    */
-  readonly output?: z.ZodType | undefined;
+  readonly output?: RulesOutputSchema | undefined;
   /** Overrides of the default limits. */
   readonly limits?: Partial<RulesLimits> | undefined;
 }
@@ -110,15 +120,19 @@ const ruleSetShape = z.strictObject({
 const RULE_KEYS = 'id, description, when, then';
 const RULE_SET_KEYS = 'name, version, description, rules, default, $schema';
 
-function zodIssues(error: z.ZodError, prefix: readonly (string | number)[], known?: string): Issue[] {
+type SchemaIssue = { readonly path: readonly PropertyKey[]; readonly message: string; readonly code?: unknown; readonly keys?: unknown };
+
+/** Maps zod (or zod-like) issues to ours: paths prefixed, `Invalid input: ` dropped, unknown keys one by one. */
+export function schemaIssues(issues: readonly SchemaIssue[], prefix: readonly (string | number)[], known?: string): Issue[] {
   const out: Issue[] = [];
-  for (const issue of error.issues) {
+  for (const issue of issues) {
     const path = [...prefix, ...issue.path.filter((p): p is string | number => typeof p !== 'symbol')];
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
+    if (issue.code === 'unrecognized_keys' && Array.isArray(issue.keys)) {
+      for (const key of issue.keys as unknown[]) {
+        const k = String(key);
         out.push({
-          path: [...path, key],
-          message: isForbiddenKey(key) ? `key "${key}" is not allowed` : `unknown field${known ? ` (expected ${known})` : ''}`,
+          path: [...path, k],
+          message: isForbiddenKey(k) ? `key "${k}" is not allowed` : `unknown field${known ? ` (expected ${known})` : ''}`,
         });
       }
       continue;
@@ -237,13 +251,13 @@ export function parseRuleSetJson(text: string, limits?: Partial<RulesLimits>): u
 
 function checkOutput(
   template: OutputTemplate,
-  output: z.ZodType | undefined,
+  output: RulesOutputSchema | undefined,
   path: (string | number)[],
   issues: Issue[],
 ): void {
   if (!output || template.kind !== 'constant') return;
   const result = output.safeParse(template.value);
-  if (!result.success) issues.push(...zodIssues(result.error, path));
+  if (!result.success) issues.push(...schemaIssues(result.error.issues, path));
 }
 
 /** A validated rule set: a frozen copy of the definition plus what evaluation needs. */
@@ -266,7 +280,7 @@ export function validateRuleSet(source: unknown, options: RuleSetValidationOptio
   }
   const issues: Issue[] = [];
   const shape = ruleSetShape.safeParse(raw);
-  if (!shape.success) issues.push(...zodIssues(shape.error, [], RULE_SET_KEYS));
+  if (!shape.success) issues.push(...schemaIssues(shape.error.issues, [], RULE_SET_KEYS));
   const name = typeof raw.name === 'string' && raw.name ? raw.name : undefined;
 
   let totalNodes = 0;
@@ -283,7 +297,7 @@ export function validateRuleSet(source: unknown, options: RuleSetValidationOptio
           return;
         }
         const r = ruleShape.safeParse(rule);
-        if (!r.success) issues.push(...zodIssues(r.error, path, RULE_KEYS));
+        if (!r.success) issues.push(...schemaIssues(r.error.issues, path, RULE_KEYS));
         if (typeof rule.id === 'string') {
           const first = seen.get(rule.id);
           if (first !== undefined) issues.push({ path: [...path, 'id'], message: `duplicate id "${rule.id}" (also rules[${first}])` });

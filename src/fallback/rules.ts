@@ -6,8 +6,7 @@
  * tries the rules in order over `{ input, context, failure }`; the first
  * whose `when` holds answers, else `default`, else {@link NoRuleMatchedError}.
  */
-import type { z } from 'zod';
-import { ClosedError, NoRuleMatchedError, RulesError, formatIssues, formatPath, type Issue } from '../errors.js';
+import { ClosedError, NoRuleMatchedError, RulesError, formatIssues, formatPath } from '../errors.js';
 import type { FallbackAnswer, FallbackHandlerObject, Failure, InferenceContext, Model, RunContext } from '../types.js';
 import { compileLogic, isTruthy, type CompiledLogic, type LogicMeter } from './json-logic.js';
 import {
@@ -16,7 +15,9 @@ import {
   validateRuleSet,
   type OutputTemplate,
   type RuleSetDefinition,
+  schemaIssues,
   type RulesLimits,
+  type RulesOutputSchema,
 } from './rules-schema.js';
 
 /** A rule set as an object, or as JSON text. */
@@ -29,7 +30,7 @@ export interface RulesOptions<O> {
    * checked at load, computed ones on each call (a bad computed answer throws
    * a {@link RulesError}, so the chain passes to the next handler).
    */
-  readonly output?: z.ZodType<O> | undefined;
+  readonly output?: RulesOutputSchema<O> | undefined;
   /** Overrides of the default limits (depth, sizes, evaluation steps...). */
   readonly limits?: Partial<RulesLimits> | undefined;
 }
@@ -88,10 +89,7 @@ function compileRuleSet<O>(source: RuleSetSource, options: RulesOptions<O> = {})
     if (output) {
       const result = output.safeParse(value);
       if (!result.success) {
-        const issues: Issue[] = result.error.issues.map((i) => ({
-          path: [...path, ...i.path.filter((p): p is string | number => typeof p !== 'symbol')],
-          message: i.message.replace(/^Invalid input: /, ''),
-        }));
+        const issues = schemaIssues(result.error.issues, path);
         throw new RulesError(`Rule "${ruleId}" of rule set "${name}" computed an invalid output: ${formatIssues(issues)}`, {
           ruleSet: name,
           issues,
