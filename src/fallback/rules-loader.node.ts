@@ -2,7 +2,7 @@
  * Loading rule sets from files (Node only: uses `fs/promises`).
  */
 import { readFile, stat } from 'node:fs/promises';
-import { RulesError } from '../errors.js';
+import { RulesError, isRulesError } from '../errors.js';
 import { parseRuleSetJson, validateRuleSet, DEFAULT_RULES_LIMITS, type RuleSetDefinition, type RuleSetValidationOptions } from './rules-schema.js';
 
 /**
@@ -20,14 +20,14 @@ export async function loadRulesFile(path: string | URL, options: RuleSetValidati
     if (info.size > max * 4) throw new RulesError(`Rules file ${String(path)} is ${info.size} bytes, over the ${max} characters limit`);
     text = await readFile(path, { encoding: 'utf8', ...(options.signal ? { signal: options.signal } : {}) });
   } catch (e) {
-    if (e instanceof RulesError) throw e;
+    if (isRulesError(e)) throw e;
     if (options.signal?.aborted) throw options.signal.reason;
     throw new RulesError(`Cannot read rules file ${String(path)}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
   try {
     return validateRuleSet(parseRuleSetJson(text, options.limits), options).definition;
   } catch (e) {
-    if (e instanceof RulesError) {
+    if (isRulesError(e)) {
       throw new RulesError(`${String(path)}: ${e.message}`, { issues: e.issues, ...(e.ruleSet ? { ruleSet: e.ruleSet } : {}), cause: e });
     }
     throw e;

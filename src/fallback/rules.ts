@@ -12,10 +12,10 @@ import { compileLogic, isTruthy, type CompiledLogic, type LogicMeter } from './j
 import {
   DEFAULT_RULE_ID,
   compileTemplate,
+  schemaIssues,
   validateRuleSet,
   type OutputTemplate,
   type RuleSetDefinition,
-  schemaIssues,
   type RulesLimits,
   type RulesOutputSchema,
 } from './rules-schema.js';
