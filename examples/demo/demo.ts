@@ -121,6 +121,7 @@ const scorer = createInference<Application, CreditDecision>({
       baseline: 'v1',
       steps: [5, 25, 50, 100],
       minRequestsPerStep: 40,
+      intervalMs: 500,
       checks: { maxErrorRate: 0.05, maxFallbackRate: 0.2, maxLatencyRatio: 3 },
       failureLimit: 2,
     },
@@ -131,13 +132,16 @@ const scorer = createInference<Application, CreditDecision>({
 const started = performance.now();
 const t = () => ((performance.now() - started) / 1000).toFixed(2).padStart(6) + 's';
 const timeline: string[] = [];
+const fmt = (x: number) => (Number.isInteger(x) ? String(x) : x.toFixed(3));
 const note = (line: string) => timeline.push(`${t()}  [${phaseNow().name}] ${line}`);
 scorer.on('breaker-open', ({ version, cause }) => note(`breaker ${version}: OPEN (${cause})`));
 scorer.on('breaker-half-open', ({ version }) => note(`breaker ${version}: half-open, one probe goes through`));
 scorer.on('breaker-close', ({ version }) => note(`breaker ${version}: closed`));
-scorer.on('canary-step', (e) => note(`canary: step ${JSON.stringify(e)}`));
-scorer.on('canary-rollback', (e) => note(`canary: ROLLED BACK ${JSON.stringify(e)}`));
-scorer.on('canary-promoted', (e) => note(`canary: promoted ${JSON.stringify(e)}`));
+scorer.on('canary-step', (e) => note(`canary ${e.version}: checks passed, traffic ${e.previousWeight}% -> ${e.weight}%`));
+scorer.on('canary-rollback', (e) =>
+  note(`canary ${e.version}: ROLLED BACK to 0% (${e.failed.map((f) => `${f.check} ${fmt(f.actual)} > ${fmt(f.limit)}`).join(', ')})`),
+);
+scorer.on('canary-promoted', (e) => note(`canary ${e.version}: promoted, now the default`));
 
 const outcomes: Outcome<CreditDecision>[] = [];
 let failed = 0;
@@ -218,8 +222,10 @@ console.log('\nBreakers at the end');
 for (const [v, s] of Object.entries(status.versions)) {
   console.log(`  ${v}: ${s.breaker.state.padEnd(9)} calls ${s.counts.calls}, model ${s.counts.model}, fallback ${s.counts.fallback}, failed ${s.counts.failed}`);
 }
-const extra = status as unknown as { routing?: unknown; canary?: unknown };
-if (extra.canary !== undefined) console.log('\nCanary', JSON.stringify(extra.canary));
+const canary = scorer.canary.status();
+if (canary !== undefined) {
+  console.log(`\nCanary ${canary.version}: ${canary.phase}, traffic ${canary.weight}%, failed analyses ${canary.failures}/${canary.failureLimit}`);
+}
 
 await scorer.close();
 console.log('\nclosed: no timers or sessions left running.');
