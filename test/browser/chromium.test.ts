@@ -16,12 +16,13 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build as viteBuild } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInference, functionModel } from '../../src/index.js';
+import { createInference, functionModel, rules } from '../../src/index.js';
 import { onnxModel as nodeOnnxModel } from '../../src/models/onnx-model.node.js';
 import { tensor } from '../../src/models/tensor.js';
 import { bucketOf } from '../../src/routing/fractional.js';
 import { FEATURE_COUNT, SAMPLE_APPLICANTS, toFeatureVector } from '../../examples/demo/model/features.js';
 import { legacyDecision } from '../../examples/legacy-rules/legacy-table.js';
+import type { CreditApplicant } from '../../examples/demo/model/features.js';
 import { CREDIT_RISK_PATH, MODELS_DIR, fixturePath, randomRows } from '../fixtures/reference.js';
 import { buildBrowserEntry, scratchDir } from './build-browser-entry.js';
 import type { JsonTensor } from './page/main.js';
@@ -151,6 +152,22 @@ function expectClose(actual: readonly number[], expected: readonly number[], tol
   expect(worst).toBeLessThanOrEqual(tolerance);
 }
 
+/** Deterministic applicants spread over every row of the credit policy. */
+function randomApplicants(n: number): CreditApplicant[] {
+  const u = randomRows(0xc0ffee, n, 8, 0, 1);
+  const pick = (i: number, k: number) => u[i * 8 + k]!;
+  return Array.from({ length: n }, (_, i) => ({
+    annualIncome: Math.round(10_000 + pick(i, 0) * 140_000),
+    debtToIncome: Math.round(pick(i, 1) * 80) / 100,
+    age: 16 + Math.floor(pick(i, 2) * 60),
+    monthsEmployed: Math.floor(pick(i, 3) * 120),
+    latePayments: Math.floor(pick(i, 4) * 5),
+    creditUtilization: Math.round(pick(i, 5) * 110) / 100,
+    openAccounts: Math.floor(pick(i, 6) * 12),
+    loanAmount: Math.round(1_000 + pick(i, 7) * 60_000),
+  }));
+}
+
 const sri = (path: string): string => `sha256-${createHash('sha256').update(readFileSync(path)).digest('base64')}`;
 
 describe.skipIf(!hasChromium)('example app (examples/browser) in Chromium', () => {
@@ -240,6 +257,29 @@ describe.skipIf(!hasChromium)('browser API (test/browser/page) in Chromium', () 
     const web = await page.evaluate(([s, k]) => window.gi.routes('parity', s, k), [split, keys] as const);
     expect(web).toEqual(node);
     expect(node.every((r) => r.route === 'split')).toBe(true);
+  });
+
+  it('evaluates the credit policy rules exactly as Node does (and as the legacy table)', async () => {
+    const policy = readFileSync(join(ROOT, 'examples/legacy-rules/credit-policy.rules.json'), 'utf8');
+    const applicants = randomApplicants(300);
+    const failing = functionModel<CreditApplicant, unknown>(() => {
+      throw new Error('model down');
+    });
+    const inference = createInference<CreditApplicant, unknown>({ name: 'rules-parity', versions: { v1: failing }, breaker: false, fallback: rules(policy) });
+    const node = [];
+    for (const a of applicants) {
+      const o = await inference.infer(a, { context: { targetingKey: 'parity' } });
+      node.push({ value: o.value, ruleId: o.ruleId, fallbackName: o.fallbackName, reason: o.reason });
+    }
+    await inference.close();
+    const web = await page.evaluate(([p, a]) => window.gi.rules(p, a), [policy, applicants] as const);
+    expect(web).toEqual(node);
+    // Every rule of the table is exercised, and the rules agree with the legacy code.
+    expect(new Set(web.map((r) => r.ruleId)).size).toBeGreaterThanOrEqual(6);
+    web.forEach((r, i) => {
+      const { row, ...value } = legacyDecision(applicants[i]!);
+      expect({ ruleId: r.ruleId, value: r.value }).toEqual({ ruleId: row, value });
+    });
   });
 
   it('falls back when the model URL returns 404, and ready() says why', async () => {

@@ -1,21 +1,24 @@
 /**
  * The credit-risk inference of the example: two versions of the ONNX model
  * split 50/50 by user id, a 300 ms deadline, a breaker, and the legacy credit
- * policy as the fallback. `mode` breaks the model on purpose.
+ * policy (rules from `examples/legacy-rules`) as the fallback. `mode` breaks
+ * the model on purpose.
  */
 import {
   createInference,
   functionModel,
   onnxModel,
+  rules,
   tensor,
-  type FallbackHandlerObject,
   type Inference,
   type Model,
   type ModelProgress,
 } from 'graceful-inference';
 import modelUrl from '../../demo/model/credit-risk.onnx?url';
 import { FEATURE_COUNT, toFeatureVector, type CreditApplicant } from '../../demo/model/features.js';
-import { legacyDecision, type CreditDecision } from '../../legacy-rules/legacy-table.js';
+import type { CreditDecision } from '../../legacy-rules/legacy-table.js';
+// The legacy credit policy as data (JsonLogic rules), bundled as text and validated when the page starts.
+import creditPolicy from '../../legacy-rules/credit-policy.rules.json?raw';
 
 /** How the model is broken, if at all. */
 export type Mode = 'ok' | 'bad-url' | 'slow' | 'tampered';
@@ -76,15 +79,8 @@ function creditModel(version: Version, mode: Mode, onProgress: (p: ModelProgress
   );
 }
 
-/** The legacy credit policy as a named fallback that says which table row answered. */
-const legacyPolicy: FallbackHandlerObject<CreditApplicant, CreditDecision> = {
-  name: 'credit-policy-v7',
-  handle: (a) => legacyDecision(a),
-  explain(a) {
-    const { row, ...value } = legacyDecision(a);
-    return { value, ruleId: row };
-  },
-};
+/** The legacy credit policy: answers are reported with the rule set's name and the id of the rule that held. */
+const legacyPolicy = rules<CreditApplicant, CreditDecision>(creditPolicy);
 
 /** Builds the inference for a mode. */
 export function createScorer(mode: Mode, onProgress: (p: ModelProgress) => void): Inference<CreditApplicant, CreditDecision> {

@@ -1,21 +1,20 @@
 /**
  * The browser test page: exposes `window.gi`, a set of functions the
  * Chromium tests call through `page.evaluate`. Everything here goes through
- * the SDK's public browser API (the built `dist/browser.js`; see
- * `vite.config.ts`), except `bucketOf`, imported from the routing source to
- * compare raw bucket picks.
+ * the SDK's public browser API: the built `dist/browser.js` (see `vite.config.ts`).
  */
 import {
+  bucketOf,
   createInference,
   functionModel,
   onnxModel,
+  rules,
   tensor,
   type Outcome,
   type ModelProgress,
   type TensorData,
   type TensorType,
 } from '../../../src/browser.js';
-import { bucketOf } from '../../../src/routing/fractional.js';
 
 /** A tensor as JSON can carry it (int64 as numbers). */
 export interface JsonTensor {
@@ -83,6 +82,30 @@ const api = {
     for (const key of keys) {
       const o = await inference.infer(null, { context: { targetingKey: key } });
       out.push({ version: o.version, route: o.route, value: o.value });
+    }
+    await inference.close();
+    return out;
+  },
+
+  /**
+   * A rule set (JSON text) as the fallback of an inference whose model always
+   * fails: the answer, rule id and rule set name for each input.
+   */
+  async rules(ruleSet: string, inputs: readonly unknown[]) {
+    const inference = createInference<unknown, unknown>({
+      name: 'rules-parity',
+      versions: {
+        v1: functionModel(() => {
+          throw new Error('model down');
+        }),
+      },
+      breaker: false,
+      fallback: rules(ruleSet),
+    });
+    const out: { value: unknown; ruleId: string | undefined; fallbackName: string | undefined; reason: string | undefined }[] = [];
+    for (const input of inputs) {
+      const o = await inference.infer(input, { context: { targetingKey: 'parity' } });
+      out.push({ value: o.value, ruleId: o.ruleId, fallbackName: o.fallbackName, reason: o.reason });
     }
     await inference.close();
     return out;
