@@ -21,7 +21,9 @@ export { fetchModelBytes, verifyIntegrity, MODEL_CACHE_NAME } from './models/mod
 export type { FetchModelBytesOptions, ModelProgress } from './models/model-source.js';
 export { rules, rulesModel } from './fallback/rules.js';
 export type { RulesHandler, RulesModel, RulesOptions, RuleData, RuleSetSource } from './fallback/rules.js';
-export type { RuleSetDefinition, RuleDefinition, RulesLimits, RuleSetValidationOptions } from './fallback/rules-schema.js';
+export { validateRuleSet, DEFAULT_RULES_LIMITS } from './fallback/rules-schema.js';
+export type { RuleSetDefinition, RuleDefinition, RulesLimits, RuleSetValidationOptions, RulesOutputSchema } from './fallback/rules-schema.js';
+export type { JsonValue, LogicLimits } from './fallback/json-logic.js';
 export { loadRules } from './fallback/rules-loader.js';
 export type { LoadRulesOptions } from './fallback/rules-loader.js';
 export { bucketOf, bucketValue, hashKey, fractionalSplit, MAX_TOTAL_WEIGHT } from './routing/fractional.js';
