@@ -6,7 +6,7 @@
  * Storage, WebCrypto only) and usable from Node 20, which has all but Cache
  * Storage.
  */
-import { IntegrityError, ModelLoadError } from '../errors.js';
+import { ConfigurationError, IntegrityError, ModelLoadError } from '../errors.js';
 
 /** Download progress: bytes received so far and, when the server said, the total. */
 export interface ModelProgress {
@@ -83,6 +83,26 @@ export function parseIntegrity(integrity: string): readonly ExpectedDigest[] {
     );
   }
   return out;
+}
+
+/**
+ * Validates an `integrity` option at construction.
+ *
+ * @param what - Named in the error, e.g. `onnxModel options`.
+ * @throws {ConfigurationError} With the path `integrity` when the value is not a supported digest.
+ */
+export function checkIntegrityOption(value: unknown, what: string): void {
+  if (value === undefined) return;
+  let message: string | undefined;
+  if (typeof value !== 'string') message = `expected a string, got ${value === null ? 'null' : typeof value}`;
+  else {
+    try {
+      parseIntegrity(value);
+    } catch {
+      message = 'expected "sha256-<base64>" (or sha384/sha512) or 64 hex digits';
+    }
+  }
+  if (message !== undefined) throw new ConfigurationError(what, [{ path: ['integrity'], message }]);
 }
 
 function toBase64(bytes: Uint8Array): string {

@@ -11,9 +11,15 @@
  */
 import { z } from 'zod';
 import { ConfigurationError, ModelLoadError, isConfigurationError, type Issue } from '../errors.js';
-import type { Model, RunContext } from '../types.js';
+import type { RunContext } from '../types.js';
 import { fetchModelBytes, parseIntegrity, verifyIntegrity, type ModelProgress } from './model-source.js';
-import { createOnnxModel, validateOnnxModelOptions, type OnnxModelOptions, type OnnxModelSource } from './onnx-model.js';
+import {
+  createOnnxModel,
+  validateOnnxModelOptions,
+  type OnnxModel,
+  type OnnxModelOptions,
+  type OnnxModelSource,
+} from './onnx-model.js';
 import type { ModelBytesOrPath, OrtLike } from './onnx-session.js';
 
 /** The part of onnxruntime-web's `env` set from {@link BrowserOnnxModelOptions}. */
@@ -200,7 +206,7 @@ interface LoadScope {
  * });
  * ```
  */
-export function onnxModel<I, O>(options: BrowserOnnxModelOptions<I, O>): Model<I, O> {
+export function onnxModel<I, O>(options: BrowserOnnxModelOptions<I, O>): OnnxModel<I, O> {
   const [browser, core] = validate(options);
   const { onProgress, cache, integrity, runtime } = browser;
   const label = sourceLabel(core.source);
@@ -296,5 +302,7 @@ export function onnxModel<I, O>(options: BrowserOnnxModelOptions<I, O>): Model<I
     close() {
       return inner.close();
     },
+    status: () => inner.status(),
+    subscribe: (listener) => inner.subscribe(listener),
   };
 }

@@ -1,8 +1,13 @@
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isIntegrityError, isModelLoadError } from '../../src/errors.js';
+import { isConfigurationError, isIntegrityError, isModelLoadError } from '../../src/errors.js';
+import { createInference } from '../../src/inference.js';
+import { onnxModel } from '../../src/models/onnx-model.node.js';
+import { tensor } from '../../src/models/tensor.js';
 import {
   MODEL_CACHE_NAME,
   fetchModelBytes,
@@ -229,5 +234,56 @@ describe('integrity helpers', () => {
   it('reports the actual digest as hex when hex was expected', async () => {
     const error = await verifyIntegrity(new Uint8Array([1]), '0'.repeat(64)).catch((e: unknown) => e);
     expect((error as { actual: string }).actual).toBe(createHash('sha256').update(new Uint8Array([1])).digest('hex'));
+  });
+});
+
+describe('onnxModel (Node) with integrity', () => {
+  const TINY = fileURLToPath(new URL('../fixtures/models/tiny-mlp.onnx', import.meta.url));
+  const tinyBytes = new Uint8Array(readFileSync(TINY));
+  const tinySri = `sha256-${createHash('sha256').update(tinyBytes).digest('base64')}`;
+  const encode = () => ({ x: tensor('float32', new Float32Array(8).fill(0.5), [1, 8]) });
+  const decode = (out: Readonly<Record<string, { data: unknown }>>) => Array.from(out.probs!.data as Float32Array);
+
+  it('loads a file, a URL or bytes whose digest matches', async () => {
+    for (const source of [TINY, pathToFileURL(TINY), tinyBytes]) {
+      const model = onnxModel({ source, integrity: tinySri, encode, decode });
+      await model.load();
+      const probs = await model.run(undefined, { signal: new AbortController().signal, deadline: Infinity, context: undefined });
+      expect(probs).toHaveLength(2);
+      await model.close();
+    }
+  });
+
+  it('refuses a file whose digest does not match: IntegrityError at load, fallback in the pipeline', async () => {
+    const model = onnxModel({ source: TINY, integrity: WRONG, encode, decode });
+    const error = await model.load().catch((e: unknown) => e);
+    expect(isIntegrityError(error)).toBe(true);
+    expect((error as Error).message).toContain(`expected ${WRONG}, got ${tinySri}`);
+    expect((error as Error).message).toContain('tiny-mlp.onnx');
+    const inference = createInference({ name: 'integrity', versions: { v1: model }, fallback: { name: 'constant', handle: () => [0.5, 0.5] } });
+    const outcome = await inference.infer(undefined);
+    expect(outcome).toMatchObject({ source: 'fallback', reason: 'model-error', fallbackName: 'constant' });
+    await inference.close();
+  });
+
+  it('checks a download from an http URL', async () => {
+    const model = onnxModel({ source: `${base}/model.onnx`, integrity: SRI, encode, decode });
+    // The bytes match; onnxruntime then refuses them (they are not a model): the integrity check came first.
+    const error = await model.load().catch((e: unknown) => e);
+    expect(isModelLoadError(error)).toBe(true);
+    expect((error as Error).message).toMatch(/Could not create an ONNX session/);
+    await model.close();
+  });
+
+  it('rejects a malformed integrity at construction, with the field path', () => {
+    const error = (() => {
+      try {
+        onnxModel({ source: TINY, integrity: 'sha1-abc', encode, decode });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(isConfigurationError(error)).toBe(true);
+    expect((error as { issues: unknown }).issues).toEqual([{ path: ['integrity'], message: expect.stringMatching(/sha256-<base64>/) }]);
   });
 });
