@@ -120,6 +120,17 @@ const ROUTE_REASON: Readonly<Record<Route, string>> = {
   flag: 'unknown',
 };
 
+/**
+ * Where `@opentelemetry/api` 1.x keeps its registered globals (`trace`,
+ * `metrics`...): the protocol through which copies of the API share them, so
+ * stable within the major version. Reading it lets a call check "nothing was
+ * (un)registered since the last call" with three property reads instead of
+ * the API's look-ups; any change goes through the public API again.
+ */
+const API_GLOBALS = Symbol.for('opentelemetry.js.api.1');
+type ApiGlobals = { readonly trace?: unknown; readonly metrics?: unknown } | undefined;
+const UNSEEN = Symbol('unseen');
+
 // Identities of the API's no-op singletons, to tell "no SDK" apart cheaply.
 const NOOP_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
 const NOOP_COUNTER = createNoopMeter().createCounter('noop');
@@ -489,6 +500,11 @@ class OtelInstrumentation implements Instrumentation {
   private tracer: Tracer | undefined;
   private meterFrom: MeterProvider | undefined;
   private instruments: Instruments | undefined;
+  // The registered globals the current resolution was made with.
+  private seenTrace: unknown = UNSEEN;
+  private seenMetrics: unknown = UNSEEN;
+  /** An explicit provider that is a proxy may get its delegate at any time: resolve on every call. */
+  private readonly alwaysResolve: boolean;
   private lastName: string | undefined;
   private lastState: NameState | undefined;
   private readonly names = new Map<string, NameState>();
@@ -500,6 +516,7 @@ class OtelInstrumentation implements Instrumentation {
     this.meterProvider = options.meterProvider;
     this.recordInput = options.recordInput;
     this.recordExceptions = options.recordExceptions ?? false;
+    this.alwaysResolve = typeof (options.tracerProvider as Partial<ProxyTracerProvider> | undefined)?.getDelegate === 'function';
   }
 
   private state(name: string): NameState {
@@ -543,9 +560,22 @@ class OtelInstrumentation implements Instrumentation {
     return this.instruments;
   }
 
+  /** Re-resolves the tracer and the instruments when a global provider was (un)registered. */
+  private refresh(): void {
+    const globals = (globalThis as { [API_GLOBALS]?: ApiGlobals })[API_GLOBALS];
+    const t = globals?.trace;
+    const m = globals?.metrics;
+    if (t === this.seenTrace && m === this.seenMetrics && !this.alwaysResolve) return;
+    this.seenTrace = t;
+    this.seenMetrics = m;
+    if (this.spans) this.currentTracer();
+    if (this.metrics) this.currentInstruments();
+  }
+
   startCall(name: string, input: unknown, _context: InferenceContext | undefined): CallObserver {
-    const tracer = this.spans ? this.currentTracer() : undefined;
-    const instruments = this.metrics ? this.currentInstruments() : undefined;
+    this.refresh();
+    const tracer = this.tracer;
+    const instruments = this.instruments;
     if (tracer === undefined && instruments === undefined) return noopObserver;
     const names = this.state(name);
     const parent = otelContext.active();

@@ -1,4 +1,4 @@
-import { SpanKind, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
+import { ProxyTracerProvider, SpanKind, SpanStatusCode, context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { DataPointType } from '@opentelemetry/sdk-metrics';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -562,7 +562,38 @@ describe('the default instrumentation and the global SDK', () => {
     await inference.infer(applicant);
     expect(sdk.spans()).toHaveLength(2);
     sdk.assertEndedOnce();
+
+    // A second SDK registered later is picked up as well.
+    const first = sdk;
+    sdk = createTestSdk();
+    trace.setGlobalTracerProvider(sdk.tracerProvider);
+    metrics.setGlobalMeterProvider(sdk.meterProvider);
+    try {
+      await inference.infer(applicant);
+    } finally {
+      trace.disable();
+      metrics.disable();
+    }
+    expect(sdk.spans().map((s) => s.name).sort()).toEqual(['attempt global', 'infer global']);
+    expect(first.spans()).toHaveLength(2);
+    await first.shutdown();
     await Promise.all([inference.close(), off.close(), noop.close()]);
+  });
+
+  it('an explicit proxy tracer provider is used once it gets its delegate', async () => {
+    sdk = createTestSdk();
+    const proxy = new ProxyTracerProvider();
+    const model = scriptedModel<Applicant, Score>(() => good);
+    const inference = createInference<Applicant, Score>({
+      name: 'proxied',
+      versions: { v1: model },
+      instrumentation: openTelemetry({ tracerProvider: proxy, metrics: false }),
+    });
+    await inference.infer(applicant);
+    proxy.setDelegate(sdk.tracerProvider);
+    await inference.infer(applicant);
+    expect(sdk.spans().map((s) => s.name).sort()).toEqual(['attempt proxied', 'infer proxied']);
+    await inference.close();
   });
 });
 
