@@ -205,6 +205,20 @@ describe.skipIf(!hasChromium)('example app (examples/browser) in Chromium', () =
     expect(r).toMatchObject({ source: 'fallback (credit-policy-v7)', reason: 'model-error' });
   });
 
+  it('predicts on a cross-origin isolated page, with onnxruntime-web loaded from /ort/', async () => {
+    const isolated = await open('/example/?isolated', waitForModel);
+    try {
+      expect(await isolated.textContent('#status')).toMatch(/Model ready/);
+      expect(await isolated.evaluate(() => globalThis.crossOriginIsolated)).toBe(true);
+      expect((await predict(isolated)).source).toBe('model');
+      // The runtime came from wasmPaths (vite-plugin-ort.ts), not from a bundled copy.
+      expect(server.requests).toContain('/example/ort/ort-wasm-simd-threaded.jsep.wasm');
+      expect(server.requests.some((r) => r.startsWith('/example/assets/') && r.endsWith('.wasm'))).toBe(false);
+    } finally {
+      await isolated.close();
+    }
+  });
+
   it('routes each user id to the version Node picks for it, every time', async () => {
     expect(await setMode(app, 'ok')).toMatch(/Model ready/);
     const users = ['user-42', 'alice', 'bob', 'zoë', 'user-7'];
