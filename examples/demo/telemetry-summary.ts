@@ -149,7 +149,7 @@ function summarize(metrics: Map<string, MetricData>): string {
   };
   counted('inference.breaker.transitions', 'breaker transitions', 'inference.breaker.state');
   counted('inference.shadow.agreement', 'shadow results', 'inference.shadow.result');
-  counted('inference.canary.transitions', 'canary transitions', 'inference.canary.event');
+  counted('inference.canary.transitions', 'canary transitions', 'inference.canary.transition');
   const weight = metrics.get('inference.canary.weight');
   if (weight !== undefined && weight.dataPoints.length > 0) {
     const parts = (weight.dataPoints as DataPoint<number>[]).map((p) => `${str(p.attributes['inference.version'])} at ${p.value} %`);

@@ -407,7 +407,7 @@ describe('metrics', () => {
     inst.shadowResult!('credit', 'v2', 'disagree');
     inst.record!('credit', 'inference.canary.weight', 10, { 'inference.version': 'v2', 'inference.canary.baseline': 'v1' });
     inst.record!('credit', 'inference.canary.weight', 25, { 'inference.version': 'v2', 'inference.canary.baseline': 'v1' });
-    inst.record!('credit', 'inference.canary.transitions', 1, { 'inference.version': 'v2', 'inference.canary.event': 'step' });
+    inst.record!('credit', 'inference.canary.transitions', 1, { 'inference.version': 'v2', 'inference.canary.transition': 'step' });
     inst.record!('credit', 'inference.queue.length', 3, {});
     const m = await sdk.metrics();
     const shadow = m.get('inference.shadow.agreement')!;
@@ -426,9 +426,43 @@ describe('metrics', () => {
     expect(m.get('inference.canary.transitions')).toMatchObject({
       unit: '{transition}',
       type: DataPointType.SUM,
-      points: [{ attributes: { 'inference.name': 'credit', 'inference.version': 'v2', 'inference.canary.event': 'step' }, value: 1 }],
+      points: [{ attributes: { 'inference.name': 'credit', 'inference.version': 'v2', 'inference.canary.transition': 'step' }, value: 1 }],
     });
     expect(m.get('inference.queue.length')).toMatchObject({ type: DataPointType.GAUGE, points: [{ value: 3 }] });
+  });
+});
+
+describe('with routing', () => {
+  it('split routing and shadow work reach the span attributes and the agreement counter', async () => {
+    sdk = createTestSdk();
+    const v1 = scriptedModel<Applicant, Score>(() => good);
+    const v2 = scriptedModel<Applicant, Score>(() => good);
+    const v3 = scriptedModel<Applicant, Score>(() => ({ risk: 0.9 }));
+    const inference = createInference<Applicant, Score>({
+      name: 'routed',
+      versions: { v1, v2, v3 },
+      routing: { split: { v1: 50, v2: 50 }, shadow: { version: 'v3', sampleRate: 1 } },
+      instrumentation: openTelemetry({ tracerProvider: sdk.tracerProvider, meterProvider: sdk.meterProvider }),
+    });
+    const out = await inference.infer(applicant, { context: { targetingKey: 'user-7' } });
+    expect(out.route).toBe('split');
+    expect(sdk.span('infer routed').attributes).toMatchObject({
+      'inference.version': out.version,
+      'inference.route': 'split',
+      'feature_flag.key': 'routed',
+      'feature_flag.result.variant': out.version,
+      'feature_flag.result.reason': 'split',
+    });
+    const deadline = Date.now() + 2_000;
+    while (v3.calls.length === 0 && Date.now() < deadline) await sleep(5);
+    await sleep(5);
+    const shadow = (await sdk.metrics()).get('inference.shadow.agreement')!;
+    expect(shadow.points).toEqual([
+      { attributes: { 'inference.name': 'routed', 'inference.version': 'v3', 'inference.shadow.result': 'disagree' }, value: 1 },
+    ]);
+    expect(JSON.stringify(sdk.spans().map((s) => s.attributes))).not.toContain('user-7');
+    await inference.close();
+    sdk.assertEndedOnce();
   });
 });
 
