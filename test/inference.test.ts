@@ -76,7 +76,7 @@ describe('infer: the model answers', () => {
       attempts: 1,
     });
     expect(outcome.latencyMs).toBeGreaterThanOrEqual(0);
-    expect(outcome.latencyMs).toBeLessThan(50);
+    expect(outcome.latencyMs).toBeLessThan(1000);
     expect(outcome).not.toHaveProperty('reason');
     expect(outcome).not.toHaveProperty('fallbackName');
     expect(model.calls).toHaveLength(1);
@@ -233,7 +233,7 @@ describe('infer: why the model answer was not used', () => {
     const elapsed = performance.now() - t0;
     expect(outcome).toMatchObject({ source: 'fallback', reason: 'timeout', attempts: 1 });
     expect(elapsed).toBeGreaterThanOrEqual(28);
-    expect(elapsed).toBeLessThan(250);
+    expect(elapsed).toBeLessThan(1000);
     const error = failures[0]!.error as ModelCallError;
     expect(isModelCallError(error)).toBe(true);
     expect(error.code).toBe('ERR_TIMEOUT');
@@ -252,10 +252,11 @@ describe('infer: why the model answer was not used', () => {
 
   it('timeout: the per-call timeoutMs overrides the inference default', async () => {
     const { inference, model } = buildWithFallback({ timeoutMs: 1000 });
-    model.behave(() => after(60, goodScore));
+    model.behave(() => after(400, goodScore));
     const t0 = performance.now();
     expect(await inference.infer(applicant, { timeoutMs: 15 })).toMatchObject({ reason: 'timeout' });
-    expect(performance.now() - t0).toBeLessThan(55);
+    expect(performance.now() - t0).toBeLessThan(350);
+    model.behave(() => after(30, goodScore));
     expect(await inference.infer(applicant, { timeoutMs: 500 })).toMatchObject({ source: 'model' });
     await inference.close();
   });
@@ -412,7 +413,7 @@ describe('infer: caller cancellation', () => {
     const t0 = performance.now();
     controller.abort(reason);
     expect(await rejectionOf(pending)).toBe(reason);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(1000);
     const ctx: RunContext = model.calls[0]!.ctx;
     expect(ctx.signal.aborted).toBe(true);
     expect(ctx.signal.reason).toBe(reason);

@@ -71,7 +71,7 @@ describe('runChain', () => {
     const chain = toChain<number, number>([{ name: 'hung', handle: () => new Promise<number>(() => {}) }, () => 7]);
     const t0 = performance.now();
     const result = await runChain(chain, 0, failure, { ...opts, timeoutMs: 20 });
-    expect(performance.now() - t0).toBeLessThan(200);
+    expect(performance.now() - t0).toBeLessThan(1000);
     expect(result).toMatchObject({ ok: true, value: 7 });
     const [timeout] = result.errors;
     expect(timeout).toBeInstanceOf(FallbackTimeoutError);
@@ -175,7 +175,7 @@ describe('fallback chain in the pipeline', () => {
     expect(await inference.infer(1)).toMatchObject({ fallbackName: 'quick' });
     const elapsed = performance.now() - t0;
     expect(elapsed).toBeGreaterThanOrEqual(18);
-    expect(elapsed).toBeLessThan(200);
+    expect(elapsed).toBeLessThan(1000);
     await inference.close();
   });
 

@@ -119,8 +119,8 @@ describe('DeadlineQueue', () => {
     const fired = deferred<number>();
     expect(queue.add(performance.now() + 15, () => fired.resolve(performance.now()))).toBeDefined();
     const t0 = performance.now();
-    const at = await Promise.race([fired.promise, sleep(300).then(() => Number.NaN)]);
-    expect(at - t0).toBeLessThan(150);
+    const at = await Promise.race([fired.promise, sleep(900).then(() => Number.NaN)]);
+    expect(at - t0).toBeLessThan(700);
     queue.close();
   });
 
@@ -142,10 +142,10 @@ describe('deadlines in the pipeline', () => {
     model.behave((_x, ctx) => hang(ctx));
     const t0 = performance.now();
     expect(await inference.infer(2)).toMatchObject({ reason: 'timeout' });
-    expect(performance.now() - t0).toBeLessThan(200);
+    expect(performance.now() - t0).toBeLessThan(1000);
     const t1 = performance.now();
     expect(await inference.infer(3, { timeoutMs: 15 })).toMatchObject({ reason: 'timeout' });
-    expect(performance.now() - t1).toBeLessThan(150);
+    expect(performance.now() - t1).toBeLessThan(1000);
     await inference.close();
   });
 
@@ -160,10 +160,11 @@ describe('deadlines in the pipeline', () => {
       timed(inference.infer(3, { timeoutMs: 20 })),
     ]);
     expect(c).toBeGreaterThanOrEqual(19);
-    expect(c).toBeLessThan(55);
+    expect(c).toBeLessThan(20 + 150);
     expect(b).toBeGreaterThanOrEqual(59);
-    expect(b).toBeLessThan(115);
+    expect(b).toBeLessThan(60 + 150);
     expect(a).toBeGreaterThanOrEqual(119);
+    expect(c).toBeLessThan(a);
     await inference.close();
   });
 });
