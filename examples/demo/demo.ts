@@ -18,6 +18,7 @@ import { createInference, onnxModel, rules, tensor, type Outcome } from '../../s
 import { loadRulesFile } from '../../src/fallback/rules-loader.node.js';
 import { LegacyCreditPolicy, type CreditDecision } from '../legacy-rules/legacy-table.js';
 import { withFaults, prng, type FaultProfile } from './faults.js';
+import { createTelemetrySummary } from './telemetry-summary.js';
 import { toFeatureVector, type CreditApplicant } from './model/features.js';
 
 const MODEL = fileURLToPath(new URL('./model/credit-risk.onnx', import.meta.url));
@@ -93,6 +94,8 @@ function applicants(seed: number): () => Application {
 const policy = await loadRulesFile(RULES);
 const legacy = new LegacyCreditPolicy();
 const random = prng(7);
+// OpenTelemetry metrics into an in-memory reader, summarised at the end.
+const telemetry = createTelemetrySummary();
 
 const scorer = createInference<Application, CreditDecision>({
   name: 'credit-risk',
@@ -113,6 +116,7 @@ const scorer = createInference<Application, CreditDecision>({
     { name: 'legacy-policy-class', handle: (a) => legacy.decide(a) },
   ],
   fallbackTimeoutMs: 20,
+  instrumentation: telemetry.instrumentation,
   routing: {
     split: { v1: 80, v2: 20 },
     key: (a: Application) => a.id,
@@ -226,6 +230,9 @@ const canary = scorer.canary.status();
 if (canary !== undefined) {
   console.log(`\nCanary ${canary.version}: ${canary.phase}, traffic ${canary.weight}%, failed analyses ${canary.failures}/${canary.failureLimit}`);
 }
+
+console.log();
+await telemetry.print();
 
 await scorer.close();
 console.log('\nclosed: no timers or sessions left running.');
