@@ -29,7 +29,7 @@ import {
   type Issue,
 } from './errors.js';
 import { Emitter, type BreakerState, type InferenceEvents, type Unsubscribe } from './events.js';
-import { runChain, toChain, type ChainLink } from './fallback/fallback-chain.js';
+import { runChain, toChain, type ChainLink, type CheckResult } from './fallback/fallback-chain.js';
 import { toIssues, validateOptions, type InferenceOptions, type SchemaLike } from './options.js';
 import { CircuitBreaker, circuitOpenError, type BreakerStats } from './resilience/circuit-breaker.js';
 import { DeadlineQueue } from './resilience/deadline-queue.js';
@@ -275,7 +275,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
   private readonly fallbackTimeoutMs: number | undefined;
   private readonly maxConcurrency: number;
   private readonly instrumentation: Instrumentation;
-  private readonly checkFallback: ((value: O) => string | undefined) | undefined;
+  private readonly checkFallback: ((value: O) => CheckResult<O>) | undefined;
   private closed = false;
   private closing: Promise<void> | undefined;
   private inflight = 0;
@@ -303,7 +303,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     this.checkFallback = schema
       ? (value) => {
           const r = schema.safeParse(value);
-          return r.success ? undefined : formatIssues(toIssues(r.error.issues));
+          return r.success ? { ok: true, value: r.data } : { ok: false, problem: formatIssues(toIssues(r.error.issues)) };
         }
       : undefined;
     for (const [name, model] of Object.entries(options.versions)) this.addVersion(name, model);

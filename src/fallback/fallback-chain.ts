@@ -21,6 +21,8 @@ export type ChainResult<O> =
 
 /** A fallback handler that did not answer in time. */
 export class FallbackTimeoutError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'FallbackTimeoutError';
   constructor(readonly handler: string, timeoutMs: number) {
     super('ERR_TIMEOUT', `Fallback handler "${handler}" did not answer within ${timeoutMs} ms`);
   }
@@ -28,6 +30,8 @@ export class FallbackTimeoutError extends GracefulInferenceError {
 
 /** A fallback value rejected by the output check. */
 export class FallbackOutputError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'FallbackOutputError';
   constructor(readonly handler: string, message: string) {
     super('ERR_INVALID_OUTPUT', `Fallback handler "${handler}" returned an invalid output: ${message}`);
   }
@@ -65,27 +69,35 @@ function bounded<T>(promise: Promise<T>, ms: number | undefined, name: string): 
   });
 }
 
+/** What the output check says about a fallback value: the value as parsed, or the problem. */
+export type CheckResult<O> = { readonly ok: true; readonly value: O } | { readonly ok: false; readonly problem: string };
+
 /**
- * Tries each link in order. `check` validates a value (returns an error
- * message or undefined). `signal` stops the chain when the caller aborts.
+ * Tries each link in order. `check` validates a value and returns it as
+ * parsed (so a fallback value gets the schema's defaults and stripping, like a
+ * model output). `signal` stops the chain when the caller aborts.
  */
 export async function runChain<I, O>(
   chain: readonly ChainLink<I, O>[],
   input: I,
   failure: Failure,
-  options: { timeoutMs: number | undefined; check: ((value: O) => string | undefined) | undefined; signal: AbortSignal | undefined },
+  options: { timeoutMs: number | undefined; check: ((value: O) => CheckResult<O>) | undefined; signal: AbortSignal | undefined },
 ): Promise<ChainResult<O>> {
   const errors: unknown[] = [];
   for (const link of chain) {
     if (options.signal?.aborted) throw options.signal.reason;
     try {
       const answer = await bounded(link.run(input, failure), options.timeoutMs, link.name);
-      const problem = options.check?.(answer.value);
-      if (problem !== undefined) {
-        errors.push(new FallbackOutputError(link.name, problem));
-        continue;
+      let value = answer.value;
+      if (options.check !== undefined) {
+        const checked = options.check(value);
+        if (!checked.ok) {
+          errors.push(new FallbackOutputError(link.name, checked.problem));
+          continue;
+        }
+        value = checked.value;
       }
-      return { ok: true, value: answer.value, name: link.name, ruleId: answer.ruleId, errors };
+      return { ok: true, value, name: link.name, ruleId: answer.ruleId, errors };
     } catch (error) {
       errors.push(error);
     }
