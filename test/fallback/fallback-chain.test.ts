@@ -81,8 +81,12 @@ describe('runChain', () => {
 
   it('passes a value failing the check to the next handler', async () => {
     const chain = toChain<number, number>([{ name: 'bad', handle: () => -1 }, () => 5]);
-    const result = await runChain(chain, 0, failure, { ...opts, check: (v) => (v < 0 ? 'negative' : undefined) });
-    expect(result).toMatchObject({ ok: true, value: 5 });
+    const result = await runChain(chain, 0, failure, {
+      ...opts,
+      check: (v) => (v < 0 ? { ok: false, problem: 'negative' } : { ok: true, value: v * 10 }),
+    });
+    // The value as the check returned it (parsed).
+    expect(result).toMatchObject({ ok: true, value: 50 });
     const [error] = result.errors;
     expect(error).toBeInstanceOf(FallbackOutputError);
     expect((error as FallbackOutputError).message).toContain('negative');
@@ -216,6 +220,24 @@ describe('fallback chain in the pipeline', () => {
     expect(e.causes[3]).toBeInstanceOf(FallbackOutputError);
     expect(e.causes.slice(2).every(isGracefulInferenceError)).toBe(true);
     expect(inference.status().versions.v1!.counts.failed).toBe(1);
+    await inference.close();
+  });
+
+  it('a fallback value is returned as parsed by the output schema, like a model output', async () => {
+    const withDefault = z.object({ score: z.number(), label: z.string().default('n/a') });
+    type Labelled = z.infer<typeof withDefault>;
+    const model = scriptedModel<number, Labelled>(() => ({ score: 0.1 }) as Labelled);
+    const inference = createInference<number, Labelled>({
+      name: 'parsed',
+      versions: { v1: model },
+      output: withDefault,
+      fallback: { name: 'partial', handle: () => ({ score: 0.5, extra: true }) as unknown as Labelled },
+    });
+    expect((await inference.infer(1)).value).toEqual({ score: 0.1, label: 'n/a' });
+    model.behave(() => Promise.reject(new Error('down')));
+    const outcome = await inference.infer(1);
+    expect(outcome).toMatchObject({ source: 'fallback', fallbackName: 'partial' });
+    expect(outcome.value).toEqual({ score: 0.5, label: 'n/a' });
     await inference.close();
   });
 
