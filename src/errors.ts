@@ -46,6 +46,7 @@ export interface Issue {
 
 /** Base class of every error thrown by graceful-inference. */
 export class GracefulInferenceError extends Error {
+  override name = 'GracefulInferenceError';
   /** Stable machine-readable code. */
   readonly code: ErrorCode;
   readonly [BRAND] = true as const;
@@ -53,7 +54,6 @@ export class GracefulInferenceError extends Error {
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.code = code;
-    this.name = new.target.name;
   }
 }
 
@@ -77,6 +77,8 @@ export function isGracefulInferenceError(e: unknown): e is GracefulInferenceErro
  * model's error followed by every handler's error, in order.
  */
 export class InferenceError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'InferenceError';
   /** Why the model's answer was not used. */
   readonly reason: FailureReason;
   /** The model's error, then each fallback handler's error, in order. */
@@ -102,6 +104,8 @@ export function isInferenceError(e: unknown): e is InferenceError {
 
 /** Input rejected by the `input` schema; the model was never called. */
 export class InputValidationError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'InputValidationError';
   /** Each problem with the path of the bad field. */
   readonly issues: readonly Issue[];
   constructor(issues: readonly Issue[]) {
@@ -117,6 +121,8 @@ export function isInputValidationError(e: unknown): e is InputValidationError {
 
 /** Misconfiguration detected at construction. */
 export class ConfigurationError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'ConfigurationError';
   /** Each problem with the path of the bad field. */
   readonly issues: readonly Issue[];
   constructor(what: string, issues: readonly Issue[]) {
@@ -136,6 +142,8 @@ export function isConfigurationError(e: unknown): e is ConfigurationError {
  * example `overloaded`) to choose the reason.
  */
 export class ModelCallError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'ModelCallError';
   /** The reason this failure maps to. */
   readonly reason: FailureReason;
   constructor(code: ErrorCode, reason: FailureReason, message: string, options?: { cause?: unknown }) {
@@ -151,6 +159,8 @@ export function isModelCallError(e: unknown): e is ModelCallError {
 
 /** A model could not be loaded (bad path, bad bytes, failed download, failed warmup). */
 export class ModelLoadError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'ModelLoadError';
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_MODEL_LOAD', message, options);
   }
@@ -163,6 +173,8 @@ export function isModelLoadError(e: unknown): e is ModelLoadError {
 
 /** Feeds produced by `encode` do not match the model's inputs (names, types, ranks). */
 export class ModelInputError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'ModelInputError';
   constructor(message: string) {
     super('ERR_MODEL_INPUT', message);
   }
@@ -170,6 +182,8 @@ export class ModelInputError extends GracefulInferenceError {
 
 /** The inference (or the version) was closed. */
 export class ClosedError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'ClosedError';
   constructor(message = 'The inference is closed') {
     super('ERR_CLOSED', message);
   }
@@ -181,6 +195,8 @@ export class ClosedError extends GracefulInferenceError {
  * the output check, or an evaluation limit was hit).
  */
 export class RulesError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'RulesError';
   /** Each problem with the path of the bad field, e.g. `rules[3].when`. */
   readonly issues: readonly Issue[];
   /** Name of the rule set, when known. */
@@ -199,6 +215,8 @@ export function isRulesError(e: unknown): e is RulesError {
 
 /** No rule of a rule set matched the input and the rule set has no `default`. */
 export class NoRuleMatchedError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'NoRuleMatchedError';
   /** Name of the rule set. */
   readonly ruleSet: string;
   constructor(ruleSet: string) {
@@ -234,6 +252,8 @@ export function formatPath(path: readonly (string | number)[]): string {
  * `integrity` digest: the model is not loaded, and calls fall back.
  */
 export class IntegrityError extends GracefulInferenceError {
+  // Spelled out: minifiers rename classes, and error names must stay stable.
+  override name = 'IntegrityError';
   /** The integrity the caller expected (as given). */
   readonly expected: string;
   /** The digest of the bytes received, in the same format as the expected one (`sha256-<base64>` or hex). */
@@ -241,7 +261,6 @@ export class IntegrityError extends GracefulInferenceError {
   constructor(message: string, init: { expected: string; actual: string }) {
     super('ERR_INTEGRITY', message);
     // Spelled out: minifiers rename classes, so `new.target.name` is a random letter in a production bundle.
-    this.name = 'IntegrityError';
     this.expected = init.expected;
     this.actual = init.actual;
   }
