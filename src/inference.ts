@@ -244,6 +244,17 @@ function normalizeError(error: unknown): unknown {
   return error;
 }
 
+/**
+ * A per-call `timeoutMs` must be a finite number > 0: a NaN deadline never
+ * expires and stalls the shared deadline timer for every later call, and an
+ * infinite one overflows `setTimeout`.
+ */
+function checkCallTimeout(ms: unknown): void {
+  if (typeof ms !== 'number' || !(ms > 0) || ms === Number.POSITIVE_INFINITY) {
+    throw new ConfigurationError('infer options', [{ path: ['timeoutMs'], message: `expected a finite number > 0, received ${String(ms)}` }]);
+  }
+}
+
 function emptyReasons(): Record<FailureReason, number> {
   return { timeout: 0, 'circuit-open': 0, 'model-error': 0, 'invalid-output': 0, 'rejected-output': 0, overloaded: 0 };
 }
@@ -400,6 +411,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     let decision: RouteDecision;
     try {
       if (this.closed) throw new ClosedError(`Inference "${this.name}" is closed`);
+      if (options.timeoutMs !== undefined) checkCallTimeout(options.timeoutMs);
       if (this.inputSchema !== undefined) {
         const r = this.inputSchema.safeParse(input);
         if (!r.success) throw new InputValidationError(toIssues(r.error.issues));
