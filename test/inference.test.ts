@@ -2,10 +2,12 @@ import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
 import { z } from 'zod';
 import {
+  ConfigurationError,
   GracefulInferenceError,
   InferenceError,
   InputValidationError,
   ModelCallError,
+  isConfigurationError,
   isGracefulInferenceError,
   isInferenceError,
   isInputValidationError,
@@ -258,6 +260,22 @@ describe('infer: why the model answer was not used', () => {
     expect(performance.now() - t0).toBeLessThan(350);
     model.behave(() => after(30, goodScore));
     expect(await inference.infer(applicant, { timeoutMs: 500 })).toMatchObject({ source: 'model' });
+    await inference.close();
+  });
+
+  it('rejects an invalid per-call timeoutMs with ConfigurationError; later calls keep their deadlines', async () => {
+    const { inference, model } = buildWithFallback({ timeoutMs: 30 });
+    model.behave((_a, ctx) => hang(ctx));
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, 0, -5, '50']) {
+      const error = await rejectionOf(inference.infer(applicant, { timeoutMs: bad as number }));
+      expect(isConfigurationError(error), String(bad)).toBe(true);
+      expect((error as ConfigurationError).issues[0]!.path).toEqual(['timeoutMs']);
+    }
+    expect(model.calls).toHaveLength(0);
+    // A NaN deadline used to sit at the head of the shared timer queue, so no later call ever timed out.
+    const t0 = performance.now();
+    expect(await inference.infer(applicant)).toMatchObject({ reason: 'timeout' });
+    expect(performance.now() - t0).toBeLessThan(1000);
     await inference.close();
   });
 
