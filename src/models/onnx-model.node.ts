@@ -9,7 +9,7 @@ import { checkIntegrityOption, verifyIntegrity } from './model-source.js';
 import { createOnnxModel, type OnnxModel, type OnnxModelOptions, type OnnxSourceLoader } from './onnx-model.js';
 import type { OrtLike } from './onnx-session.js';
 import { loadNodeSource } from './onnx-source.node.js';
-import { spawnNodeWorker } from './worker-spawn.node.js';
+import { spawnNodeProcess, spawnNodeThread } from './worker-spawn.node.js';
 
 let runtime: Promise<OrtLike> | undefined;
 
@@ -53,7 +53,7 @@ export function onnxModel<I, O>(options: NodeOnnxModelOptions<I, O>): OnnxModel<
     options = rest;
     if (integrity !== undefined) loadSource = withIntegrity(integrity);
   }
-  return createOnnxModel({ loadRuntime: loadOnnxruntimeNode, loadSource, spawnWorker: spawnNodeWorker }, options);
+  return createOnnxModel({ loadRuntime: loadOnnxruntimeNode, loadSource, spawnWorker: spawnNodeThread, spawnProcess: spawnNodeProcess }, options);
 }
 
 /** Options of the Node `onnxModel`: the common ones plus `integrity`. */

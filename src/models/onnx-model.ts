@@ -62,8 +62,10 @@ export interface OnnxRuntimeBinding {
   readonly loadRuntime: () => Promise<OrtLike>;
   /** Resolves the model source. */
   readonly loadSource: OnnxSourceLoader;
-  /** Starts a model worker; needed for `execution: 'worker'`. */
+  /** Starts a model worker (a thread); needed for `execution: 'worker'`. */
   readonly spawnWorker?: SpawnWorker;
+  /** Starts a model worker process; needed for `isolation: 'process'` (Node only). */
+  readonly spawnProcess?: SpawnWorker;
 }
 
 /**
@@ -135,8 +137,13 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
   const hasWarmup = options.warmup !== undefined;
   const label = describeSource(source);
   const exec = resolveExecution(options);
-  if (exec.execution === 'worker' && binding.spawnWorker === undefined) {
-    throw new ConfigurationError('onnxModel options', [{ path: ['execution'], message: `worker mode is not available in this runtime` }]);
+  const spawn = exec.isolation === 'process' ? binding.spawnProcess : binding.spawnWorker;
+  if (exec.execution === 'worker' && spawn === undefined) {
+    throw new ConfigurationError('onnxModel options', [
+      exec.isolation === 'process'
+        ? { path: ['isolation'], message: `process isolation is not available in this runtime (Node only)` }
+        : { path: ['execution'], message: `worker mode is not available in this runtime` },
+    ]);
   }
   const listeners = new Set<OnnxModelListener>();
   if (options.onEvent) listeners.add(options.onEvent);
@@ -178,7 +185,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
       ort !== undefined
         ? await createTensorSession(ort, resolved, sessionOptions)
         : await WorkerPool.start({
-            spawn: binding.spawnWorker!,
+            spawn: spawn!,
             size: exec.workers,
             killAfterMs: exec.killAfterMs,
             source: resolved,
@@ -220,7 +227,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
       queue = new Batcher(
         {
           target: p
-            ? { run: (feeds, owned) => p.run(feeds, owned), capacity: () => p.ready() }
+            ? { run: (feeds, owned) => p.run(feeds, owned), capacity: () => p.capacity() }
             : { run: (feeds) => s.run(feeds), capacity: () => 1 },
           ...(exec.batching !== undefined ? { batching: exec.batching } : {}),
           maxQueue: exec.maxQueue,
@@ -250,24 +257,39 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     return loading;
   }
 
-  async function runOn(s: TensorSession, input: I, ctx: RunContext): Promise<O> {
+  function settled(): void {
+    if (--inFlight === 0 && drained) drained();
+  }
+
+  // Promise chains rather than async functions: with batching this path runs
+  // once per row, and each async frame costs a promise and a microtask hop.
+  function runOn(s: TensorSession, input: I, ctx: RunContext): Promise<O> {
     // close() may have released the session while this call awaited the load.
-    if (closed) throw new ClosedError('The ONNX model is closed');
-    const feeds = encode(input);
-    inFlight++;
+    if (closed) return Promise.reject(new ClosedError('The ONNX model is closed'));
+    const q = queue;
+    let running: Promise<Record<string, TensorData>>;
     try {
-      const q = queue;
-      let outputs: Record<string, TensorData>;
-      if (q === undefined) outputs = await s.run(feeds);
+      const feeds = encode(input);
+      if (q === undefined) running = s.run(feeds);
       else {
         // Checked before queueing, so a bad feed fails its own call and never a whole batch.
         checkFeeds!(feeds);
-        outputs = await q.submit(feeds, ctx.deadline);
+        running = q.submit(feeds, ctx.deadline);
       }
-      return decode(outputs, input);
-    } finally {
-      if (--inFlight === 0 && drained) drained();
+    } catch (error) {
+      return Promise.reject(error);
     }
+    inFlight++;
+    return running.then(
+      (outputs) => {
+        settled();
+        return decode(outputs, input);
+      },
+      (error: unknown) => {
+        settled();
+        throw error;
+      },
+    );
   }
 
   return {
@@ -295,14 +317,17 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     },
     // onnxruntime cannot cancel a run: the deadline only lets queued calls be dropped;
     // answering on time is the pipeline's job (worker mode keeps this thread free for it).
-    async run(input: I, ctx: RunContext): Promise<O> {
-      if (closed) throw new ClosedError('The ONNX model is closed');
-      return runOn(session ?? (await ensureLoaded()), input, ctx);
+    run(input: I, ctx: RunContext): Promise<O> {
+      if (closed) return Promise.reject(new ClosedError('The ONNX model is closed'));
+      const s = session;
+      if (s !== undefined) return runOn(s, input, ctx);
+      return ensureLoaded().then((loaded) => runOn(loaded, input, ctx));
     },
     status(): OnnxModelStatus {
       const q = queue?.stats();
       return {
         execution: exec.execution,
+        ...(exec.execution === 'worker' ? { isolation: exec.isolation } : {}),
         loaded: session !== undefined,
         closed,
         ...(q !== undefined ? { queue: { ...q, maxQueue: exec.maxQueue, meanBatchSize: q.runs === 0 ? 0 : q.rows / q.runs } } : {}),

@@ -17,18 +17,30 @@ export interface WorkerHostPort {
   /** Imports onnxruntime (`onnxruntime-node` or `onnxruntime-web`). */
   loadRuntime(): Promise<OrtLike>;
   /**
+   * Brackets the native parts (session creation, runs) so the SDK can tell
+   * when the worker may be terminated. Terminating a Node worker thread while
+   * onnxruntime-node is inside a run aborts the whole process (the addon
+   * throws `Napi::Error` into a terminating isolate), so the Node thread
+   * entry marks these sections and the SDK waits for them to end.
+   * `enter` returns false when the SDK is stopping the worker: do not start.
+   */
+  readonly nativeSection?: { enter(): boolean; leave(): void };
+  /**
    * Test-only crash hooks, present only when the entry enabled them (an
    * environment variable in Node). A run whose first feed's first element is
    * {@link TEST_EXIT_VALUE} ends the worker mid-run; {@link TEST_HANG_VALUE}
-   * blocks it forever.
+   * blocks it forever; {@link TEST_ABORT_VALUE} aborts it natively (only
+   * where that cannot take the host down: a worker process).
    */
-  readonly testHooks?: { exit(code: number): void };
+  readonly testHooks?: { exit(code: number): void; abort?(): void };
 }
 
 /** With test hooks on, a first feed element equal to this ends the worker mid-run (like a native abort). */
 export const TEST_EXIT_VALUE = -7777;
 /** With test hooks on, a first feed element equal to this blocks the worker forever (a runaway run). */
 export const TEST_HANG_VALUE = -8888;
+/** With test hooks on, a first feed element equal to this aborts a worker process natively (SIGABRT, like the out-of-memory abort). */
+export const TEST_ABORT_VALUE = -9999;
 
 function firstElement(feeds: Record<string, { data: unknown }>): unknown {
   for (const name in feeds) {
@@ -41,17 +53,21 @@ function firstElement(feeds: Record<string, { data: unknown }>): unknown {
 /** Serves the worker protocol on `port` until the worker is terminated. */
 export function serveModelWorker(port: WorkerHostPort): void {
   let session: TensorSession | undefined;
+  const section = port.nativeSection;
   // Messages are handled in order: a run that arrives while loading waits for the load.
   let chain: Promise<void> = Promise.resolve();
 
   const handle = async (message: ToWorker): Promise<void> => {
     if (message.t === 'load') {
+      if (section !== undefined && !section.enter()) return;
       try {
         const ort = await port.loadRuntime();
         session = await createTensorSession(ort, message.source, message.sessionOptions);
         if (message.warmup !== undefined) await session.run(message.warmup);
+        section?.leave();
         port.post({ t: 'ready', inputs: session.inputMetadata, outputs: session.outputMetadata }, []);
       } catch (error) {
+        section?.leave();
         port.post({ t: 'load-error', error: toWireError(error) }, []);
       }
       return;
@@ -64,8 +80,15 @@ export function serveModelWorker(port: WorkerHostPort): void {
         const first = firstElement(feeds);
         if (first === TEST_EXIT_VALUE) hooks.exit(1);
         if (first === TEST_HANG_VALUE) for (;;);
+        if (first === TEST_ABORT_VALUE) hooks.abort?.();
       }
-      const outputs = await session.run(feeds);
+      if (section !== undefined && !section.enter()) return;
+      let outputs;
+      try {
+        outputs = await session.run(feeds);
+      } finally {
+        section?.leave();
+      }
       port.post({ t: 'result', id, outputs }, transferables(outputs));
     } catch (error) {
       port.post({ t: 'error', id, error: toWireError(error) }, []);

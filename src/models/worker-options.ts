@@ -13,6 +13,9 @@ export type { WorkerReplacedEvent, WorkerReplacementCause } from './worker-pool.
 /** Where an ONNX model's runs execute. */
 export type ExecutionMode = 'inline' | 'worker';
 
+/** How worker mode isolates sessions in Node. */
+export type WorkerIsolation = 'thread' | 'process';
+
 /** Events of an ONNX model, by name. */
 export interface OnnxModelEvents {
   /** A worker was terminated (a run outlived `killAfterMs`) or died, and is being replaced. */
@@ -35,9 +38,21 @@ export interface ExecutionOptions {
   /** Worker mode: number of workers, each with its own session. Default 1. */
   readonly workers?: number;
   /**
+   * Worker mode in Node: `thread` (default) runs each session in a
+   * `worker_threads` thread (cheapest messages, tensors transferred);
+   * `process` runs it in a child process, the only way to contain a native
+   * crash of onnxruntime (an abort takes every thread of its process down) and
+   * to stop a run mid-computation (a thread inside onnxruntime cannot be
+   * terminated safely, so it is stopped when its run returns). Browsers have
+   * Web Workers only.
+   */
+  readonly isolation?: WorkerIsolation;
+  /**
    * Worker mode: a run that takes longer has its worker terminated and
    * replaced (the session reloads in the background); its calls fail with
-   * `model-error`. Default 5 000 ms.
+   * `model-error`. A worker thread inside onnxruntime is terminated when that
+   * run returns (see `isolation`); a worker process is killed at once.
+   * Default 5 000 ms.
    */
   readonly killAfterMs?: number;
   /**
@@ -60,6 +75,7 @@ export interface ExecutionOptions {
 /** Defaults applied. */
 export interface ResolvedExecution {
   readonly execution: ExecutionMode;
+  readonly isolation: WorkerIsolation;
   readonly workers: number;
   readonly killAfterMs: number;
   readonly batching: Required<BatchingOptions> | undefined;
@@ -79,6 +95,7 @@ const positiveInt = (max: number) => z.number().int().min(1).max(max);
 export const executionOptionsShape = {
   execution: z.enum(['inline', 'worker']).optional(),
   workers: positiveInt(256).optional(),
+  isolation: z.enum(['thread', 'process']).optional(),
   killAfterMs: z.number().positive().max(2_147_483_647).optional(),
   batching: z
     .strictObject({
@@ -97,7 +114,7 @@ export const executionOptionsShape = {
 export function executionIssues(options: ExecutionOptions): { path: string[]; message: string }[] {
   const issues: { path: string[]; message: string }[] = [];
   if (options.execution !== 'worker') {
-    for (const key of ['workers', 'killAfterMs'] as const) {
+    for (const key of ['workers', 'killAfterMs', 'isolation'] as const) {
       if (options[key] !== undefined) issues.push({ path: [key], message: `only used with execution: 'worker'` });
     }
   }
@@ -111,6 +128,7 @@ export function resolveExecution(options: ExecutionOptions): ResolvedExecution {
   const maxQueue = options.maxQueue ?? Number.POSITIVE_INFINITY;
   return {
     execution,
+    isolation: options.isolation ?? 'thread',
     workers: options.workers ?? 1,
     killAfterMs: options.killAfterMs ?? DEFAULT_KILL_AFTER_MS,
     batching,
@@ -122,6 +140,8 @@ export function resolveExecution(options: ExecutionOptions): ResolvedExecution {
 /** What an ONNX model reports through `status()`. */
 export interface OnnxModelStatus {
   readonly execution: ExecutionMode;
+  /** Worker mode only. */
+  readonly isolation?: WorkerIsolation;
   /** True once the session (or every worker's) is loaded. */
   readonly loaded: boolean;
   readonly closed: boolean;

@@ -42,8 +42,8 @@ export interface WorkerReplacedEvent {
   readonly cause: WorkerReplacementCause;
   /** What happened, in words. */
   readonly message: string;
-  /** Calls that were running on the worker and fell back with `model-error`. */
-  readonly failedCalls: number;
+  /** Runs (single calls or batches) that were on the worker and failed with `model-error`. */
+  readonly failedRuns: number;
 }
 
 /** Options of {@link startWorkerPool}. */
@@ -51,6 +51,12 @@ export interface WorkerPoolOptions {
   readonly spawn: SpawnWorker;
   /** Number of workers. */
   readonly size: number;
+  /**
+   * Runs sent to one worker before the previous ones return (default 1). With 2,
+   * the next batch is already waiting in the worker when a run ends, which hides
+   * the message round trip; the watchdog times each run from when it can start.
+   */
+  readonly depth?: number;
   /** A run that takes longer has its worker terminated and replaced. */
   readonly killAfterMs: number;
   readonly source: ModelBytesOrPath;
@@ -73,7 +79,7 @@ export interface WorkerPoolStats {
   readonly size: number;
   /** Workers loaded and able to run (idle or busy). */
   readonly ready: number;
-  /** Workers running a call now. */
+  /** Workers running something now. */
   readonly busy: number;
   /** Workers loading (replacements). */
   readonly starting: number;
@@ -98,8 +104,10 @@ interface Job {
 interface Slot {
   readonly index: number;
   handle: WorkerHandle | undefined;
-  state: 'starting' | 'idle' | 'busy' | 'dead';
-  job: Job | undefined;
+  state: 'starting' | 'ready' | 'dead';
+  /** Runs sent to the worker, oldest (the one running) first. */
+  jobs: Job[];
+  /** Times the oldest job. */
   watchdog: ReturnType<typeof setTimeout> | undefined;
   /** Replacement attempts that failed in a row (for backoff). */
   failures: number;
@@ -131,15 +139,18 @@ export class WorkerPool implements TensorSession {
   private readonly warmup: WireTensors | undefined;
   private nextId = 1;
   private next = 0;
+  private readonly depth: number;
   private closed = false;
   private releasing: Promise<void> | undefined;
-  private readonly terminations: Promise<void>[] = [];
+  /** Terminations still under way (a thread inside onnxruntime stops at the end of its run). */
+  private readonly terminations = new Set<Promise<void>>();
   private kills = 0;
   private crashes = 0;
   private startFailures = 0;
 
   private constructor(private readonly options: WorkerPoolOptions) {
     this.warmup = options.warmup === undefined ? undefined : ownedCopy(options.warmup);
+    this.depth = options.depth ?? 1;
   }
 
   /**
@@ -151,7 +162,7 @@ export class WorkerPool implements TensorSession {
     const pool = new WorkerPool(options);
     const starts: Promise<void>[] = [];
     for (let i = 0; i < options.size; i++) {
-      const slot: Slot = { index: i, handle: undefined, state: 'starting', job: undefined, watchdog: undefined, failures: 0, retry: undefined };
+      const slot: Slot = { index: i, handle: undefined, state: 'starting', jobs: [], watchdog: undefined, failures: 0, retry: undefined };
       starts.push(new Promise<void>((resolve, reject) => (slot.started = { resolve, reject })));
       pool.slots.push(slot);
       pool.spawn(slot);
@@ -204,7 +215,8 @@ export class WorkerPool implements TensorSession {
           this.outputMetadata = m.outputs;
         }
         slot.failures = 0;
-        this.becomeIdle(slot);
+        slot.state = 'ready';
+        this.fill(slot);
         const started = slot.started;
         slot.started = undefined;
         started?.resolve();
@@ -219,12 +231,14 @@ export class WorkerPool implements TensorSession {
       }
       case 'result':
       case 'error': {
-        const job = slot.job;
+        // The worker answers in order, so this is the oldest job.
+        const job = slot.jobs[0];
         if (job === undefined || job.id !== m.id) return;
+        slot.jobs.shift();
         clearTimeout(slot.watchdog);
         slot.watchdog = undefined;
-        slot.job = undefined;
-        this.becomeIdle(slot);
+        if (slot.jobs.length > 0) this.arm(slot);
+        this.fill(slot);
         if (m.t === 'result') job.resolve(m.outputs);
         else job.reject(fromWire(m.error));
         return;
@@ -232,11 +246,21 @@ export class WorkerPool implements TensorSession {
     }
   }
 
-  private becomeIdle(slot: Slot): void {
-    slot.state = 'idle';
-    const job = this.waiting.shift();
-    if (job !== undefined) this.start(slot, job);
-    else slot.handle?.unref();
+  /** Gives a ready worker waiting jobs up to its depth; lets the host exit while it idles. */
+  private fill(slot: Slot): void {
+    while (slot.jobs.length < this.depth && this.waiting.length > 0) this.send(slot, this.waiting.shift()!);
+    if (slot.jobs.length === 0) slot.handle?.unref();
+  }
+
+  /** Starts the watchdog of the slot's oldest job: it may run from now on. */
+  private arm(slot: Slot): void {
+    const job = slot.jobs[0]!;
+    slot.watchdog = setTimeout(() => {
+      slot.watchdog = undefined;
+      if (slot.jobs[0] !== job) return;
+      this.kills++;
+      this.replace(slot, 'killed', `A run took longer than killAfterMs (${this.options.killAfterMs} ms) and its worker was terminated`);
+    }, this.options.killAfterMs);
   }
 
   private onDied(slot: Slot, error: Error): void {
@@ -279,47 +303,44 @@ export class WorkerPool implements TensorSession {
     clearTimeout(slot.watchdog);
     slot.watchdog = undefined;
     if (handle !== undefined) {
+      let done: Promise<void>;
       try {
-        this.terminations.push(Promise.resolve(handle.terminate()).catch(() => undefined));
+        done = Promise.resolve(handle.terminate()).catch(() => undefined);
       } catch {
         // A worker that is already gone cannot be terminated; nothing to do.
+        return;
       }
+      this.terminations.add(done);
+      void done.then(() => this.terminations.delete(done));
     }
   }
 
   private replace(slot: Slot, cause: WorkerReplacementCause, message: string, error?: Error): void {
-    const job = slot.job;
-    slot.job = undefined;
+    const jobs = slot.jobs;
+    slot.jobs = [];
     this.retire(slot);
     slot.state = 'dead';
-    if (job !== undefined) {
-      job.reject(new ModelCallError('ERR_WORKER', 'model-error', `${message}; the call fell back and the worker is being replaced`, { cause: error }));
-    }
-    this.options.onReplaced?.({ worker: slot.index, cause, message, failedCalls: job === undefined ? 0 : 1 });
+    const failure = new ModelCallError('ERR_WORKER', 'model-error', `${message}; the worker is being replaced`, { cause: error });
+    for (const job of jobs) job.reject(failure);
+    this.options.onReplaced?.({ worker: slot.index, cause, message, failedRuns: jobs.length });
     if (!this.closed) this.spawn(slot);
   }
 
-  private start(slot: Slot, job: Job): void {
-    slot.state = 'busy';
-    slot.job = job;
+  private send(slot: Slot, job: Job): void {
     const handle = slot.handle!;
-    handle.ref();
-    const feeds = job.owned ? job.feeds : ownedCopy(job.feeds);
-    slot.watchdog = setTimeout(() => {
-      slot.watchdog = undefined;
-      if (slot.job !== job) return;
-      this.kills++;
-      this.replace(slot, 'killed', `The run took longer than killAfterMs (${this.options.killAfterMs} ms) and its worker was terminated`);
-    }, this.options.killAfterMs);
+    let feeds = job.feeds;
     try {
+      if (!job.owned) feeds = ownedCopy(feeds);
       handle.post({ t: 'run', id: job.id, feeds }, transferables(feeds));
     } catch (error) {
       // Feeds that cannot be cloned (a plain object holding a function...) never reach the worker.
-      clearTimeout(slot.watchdog);
-      slot.watchdog = undefined;
-      slot.job = undefined;
-      this.becomeIdle(slot);
       job.reject(new ModelInputError(`Feeds cannot be sent to a worker: ${error instanceof Error ? error.message : String(error)}`));
+      return;
+    }
+    slot.jobs.push(job);
+    if (slot.jobs.length === 1) {
+      handle.ref();
+      this.arm(slot);
     }
   }
 
@@ -334,23 +355,24 @@ export class WorkerPool implements TensorSession {
     if (this.closed) return Promise.reject(new ClosedError('The model is closed'));
     return new Promise((resolve, reject) => {
       const job: Job = { id: this.nextId++, feeds: feeds as WireTensors, owned, resolve, reject };
-      const slot = this.idleSlot();
-      if (slot !== undefined) this.start(slot, job);
+      const slot = this.leastBusy();
+      if (slot !== undefined) this.send(slot, job);
       else this.waiting.push(job);
     });
   }
 
-  private idleSlot(): Slot | undefined {
+  /** The ready worker with the fewest runs (below its depth); ties go round robin so load spreads. */
+  private leastBusy(): Slot | undefined {
     const n = this.slots.length;
-    // Round robin from the last pick, so load spreads over the idle workers.
+    let best: Slot | undefined;
     for (let k = 0; k < n; k++) {
       const slot = this.slots[(this.next + k) % n]!;
-      if (slot.state === 'idle') {
-        this.next = (slot.index + 1) % n;
-        return slot;
-      }
+      if (slot.state !== 'ready' || slot.jobs.length >= this.depth) continue;
+      if (best === undefined || slot.jobs.length < best.jobs.length) best = slot;
+      if (slot.jobs.length === 0) break;
     }
-    return undefined;
+    if (best !== undefined) this.next = (best.index + 1) % n;
+    return best;
   }
 
   private failWaiting(error: Error): void {
@@ -361,8 +383,13 @@ export class WorkerPool implements TensorSession {
   /** Workers loaded and able to run now (idle or busy). */
   ready(): number {
     let n = 0;
-    for (const s of this.slots) if (s.state === 'idle' || s.state === 'busy') n++;
+    for (const s of this.slots) if (s.state === 'ready') n++;
     return n;
+  }
+
+  /** Runs that may be in flight at once right now: ready workers times the depth. */
+  capacity(): number {
+    return this.ready() * this.depth;
   }
 
   /** Counters since creation. */
@@ -371,10 +398,9 @@ export class WorkerPool implements TensorSession {
     let busy = 0;
     let starting = 0;
     for (const s of this.slots) {
-      if (s.state === 'idle') ready++;
-      else if (s.state === 'busy') {
+      if (s.state === 'ready') {
         ready++;
-        busy++;
+        if (s.jobs.length > 0) busy++;
       } else if (s.state === 'starting' || s.retry !== undefined) starting++;
     }
     return {
@@ -397,16 +423,16 @@ export class WorkerPool implements TensorSession {
       for (const slot of this.slots) {
         clearTimeout(slot.retry);
         slot.retry = undefined;
-        const job = slot.job;
-        slot.job = undefined;
+        const jobs = slot.jobs;
+        slot.jobs = [];
         this.retire(slot);
         slot.state = 'dead';
-        job?.reject(error);
+        for (const job of jobs) job.reject(error);
         slot.started?.reject(error);
         slot.started = undefined;
       }
       for (const job of this.waiting.splice(0)) job.reject(error);
-      await Promise.all(this.terminations);
+      await Promise.all([...this.terminations]);
     })();
     return this.releasing;
   }

@@ -1,87 +1,186 @@
 /**
- * Starts Node model workers (`worker_threads`) for the worker pool.
+ * Starts Node model workers for the worker pool: worker threads (default) or
+ * child processes (`isolation: 'process'`).
  *
  * From the built package the worker is `worker-entry.node.js`, next to the
- * bundle. From source (tests, `tsx`) it is `worker-entry.node.ts`, which Node
- * cannot load by itself: a `--import tsx` flag does not reach a worker's entry
- * on Node 20, so a one-line bootstrap loads it through tsx's `tsImport`.
+ * bundle. From source (tests, `tsx`) it is `worker-entry.node.ts`: a child
+ * process loads it with `--import tsx`, but that flag does not reach a worker
+ * thread's entry on Node 20, so a thread starts from a one-line bootstrap that
+ * loads it through tsx's `tsImport`.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { FromWorker } from './worker-protocol.js';
 import type { SpawnWorker, WorkerHandle } from './worker-pool.js';
+
+/** Key of the shared state word in `workerData` (read by `worker-entry.node.ts`). */
+const NATIVE_STATE_KEY = 'gracefulInferenceNativeState';
 
 /** The URL of this module (ESM build and source), or of the CJS bundle. */
 function here(): string {
   // In the CJS build `import.meta` is empty; `__filename` is then defined.
   const url = (import.meta as { url?: string }).url;
   if (typeof url === 'string') return url;
-  return pathToFileURL(typeof __filename === 'string' ? __filename : process.cwd() + '/index.cjs').href;
+  return pathToFileURL(typeof __filename === 'string' ? __filename : `${process.cwd()}/index.cjs`).href;
 }
 
-/** URL of tsx's ESM API (its `import` export: the CJS one cannot register ESM hooks from a worker). */
-function tsxEsmApi(base: string): string {
+function fromSource(base: string): boolean {
+  return /\.[cm]?ts$/.test(new URL(base).pathname);
+}
+
+/** Resolves an export of tsx for the `import` condition (the CJS API cannot register ESM hooks from a worker). */
+function tsxExport(base: string, subpath: '.' | './esm/api'): string {
   try {
-    const resolve = (import.meta as { resolve?: (specifier: string) => string }).resolve;
-    if (typeof resolve === 'function') {
-      const url = resolve('tsx/esm/api');
-      if (url.endsWith('.mjs')) return url;
-    }
     const require = createRequire(base);
     const pkgFile = require.resolve('tsx/package.json');
-    const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, { import: { default: string } }> };
-    return pathToFileURL(join(dirname(pkgFile), pkg.exports['./esm/api']!.import.default)).href;
+    const pkg = JSON.parse(readFileSync(pkgFile, 'utf8')) as { exports: Record<string, string | { import: { default: string } }> };
+    const target = pkg.exports[subpath]!;
+    return pathToFileURL(join(dirname(pkgFile), typeof target === 'string' ? target : target.import.default)).href;
   } catch (error) {
     throw new Error(`Running worker mode from TypeScript sources needs the tsx package: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
-interface WorkerStart {
+interface ThreadStart {
   readonly script: string | URL;
   readonly eval: boolean;
 }
 
-let cached: WorkerStart | undefined;
+let threadStart: ThreadStart | undefined;
 
-function workerStart(): WorkerStart {
-  if (cached) return cached;
+function threadEntry(): ThreadStart {
+  if (threadStart) return threadStart;
   const base = here();
-  if (!/\.[cm]?ts$/.test(new URL(base).pathname)) {
-    cached = { script: new URL('./worker-entry.node.js', base), eval: false };
-    return cached;
+  if (!fromSource(base)) {
+    threadStart = { script: new URL('./worker-entry.node.js', base), eval: false };
+  } else {
+    const entry = new URL('./worker-entry.node.ts', base).href;
+    threadStart = {
+      script: `import(${JSON.stringify(tsxExport(base, './esm/api'))}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`,
+      eval: true,
+    };
   }
-  const entry = new URL('./worker-entry.node.ts', base).href;
-  cached = {
-    script: `import(${JSON.stringify(tsxEsmApi(base))}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`,
-    eval: true,
-  };
-  return cached;
+  return threadStart;
 }
 
-/** Starts one model worker thread. Exposed for the pool; applications use `onnxModel({ execution: 'worker' })`. */
-export const spawnNodeWorker: SpawnWorker = (listener) => {
-  const start = workerStart();
-  const worker = new Worker(start.script, { eval: start.eval });
+/**
+ * Starts one model worker thread.
+ *
+ * Terminating a thread while onnxruntime-node is inside `run()` (or creating
+ * a session) aborts the whole process: the addon throws `Napi::Error` into
+ * the terminating isolate (measured with onnxruntime-node 1.30). The thread
+ * marks those sections in a shared word; `terminate()` stops the thread at
+ * once when it is outside them, else at the end of the section. Until then
+ * the thread keeps computing, but it is out of the pool and its calls have
+ * already failed.
+ */
+export const spawnNodeThread: SpawnWorker = (listener) => {
+  const start = threadEntry();
+  // 0: idle, 1: inside onnxruntime, 2: stopping (the worker will not enter again).
+  const state = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(start.script, { eval: start.eval, workerData: { [NATIVE_STATE_KEY]: state } });
   let gone = false;
+  let stopping: Promise<void> | undefined;
+  let stopNow: (() => void) | undefined;
   const died = (error: Error): void => {
     if (gone) return;
     gone = true;
     listener.died(error);
   };
-  worker.on('message', (m) => listener.message(m));
+  const tryStop = (): boolean => {
+    if (Atomics.compareExchange(state, 0, 0, 2) === 1) return false;
+    void worker.terminate().then(stopNow, stopNow);
+    return true;
+  };
+  worker.on('message', (m: FromWorker) => {
+    // A worker being stopped reports the end of its native section with its next message.
+    if (stopping !== undefined) tryStop();
+    else listener.message(m);
+  });
   worker.on('error', (error) => died(error));
   worker.on('messageerror', (error) => died(error));
-  worker.on('exit', (code) => died(new Error(`the worker thread exited with code ${code}`)));
+  worker.on('exit', (code) => {
+    stopNow?.();
+    died(new Error(`the worker thread exited with code ${code}`));
+  });
   const handle: WorkerHandle = {
     post: (message, transfer) => worker.postMessage(message, transfer),
-    terminate: async () => {
+    terminate() {
       gone = true;
-      await worker.terminate();
+      stopping ??= new Promise<void>((resolve) => {
+        stopNow = resolve;
+        tryStop();
+      });
+      return stopping;
     },
     ref: () => worker.ref(),
     unref: () => worker.unref(),
   };
   return handle;
+};
+
+let processStart: { readonly module: string; readonly execArgv: string[] } | undefined;
+
+function processEntry(): { readonly module: string; readonly execArgv: string[] } {
+  if (processStart) return processStart;
+  const base = here();
+  processStart = fromSource(base)
+    ? { module: fileURLToPath(new URL('./worker-entry.node.ts', base)), execArgv: ['--import', tsxExport(base, '.')] }
+    : { module: fileURLToPath(new URL('./worker-entry.node.js', base)), execArgv: [] };
+  return processStart;
+}
+
+/**
+ * Starts one model worker process (`isolation: 'process'`). Stronger than a
+ * thread: a native crash (abort, segfault, out of memory in the addon) ends
+ * only the child, and `terminate()` kills it at once with SIGKILL, even in the
+ * middle of a run. Costs more per message (IPC copies instead of transfers)
+ * and memory (one Node process per worker).
+ */
+export const spawnNodeProcess: SpawnWorker = (listener) => {
+  const entry = processEntry();
+  const child: ChildProcess = fork(entry.module, [], {
+    execArgv: entry.execArgv,
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let gone = false;
+  let exited: Promise<void> | undefined;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const died = (error: Error): void => {
+    if (gone) return;
+    gone = true;
+    listener.died(error);
+  };
+  child.on('message', (m) => {
+    if (!gone) listener.message(m as FromWorker);
+  });
+  child.on('error', (error) => died(error));
+  child.on('exit', (code, signal) => died(new Error(`the worker process exited with ${signal !== null ? `signal ${signal}` : `code ${code}`}`)));
+  // Lets the host exit while the worker idles: both the process and its IPC channel hold the loop.
+  const channel = (): { ref(): void; unref(): void } | undefined =>
+    (child as unknown as { channel?: { ref(): void; unref(): void } }).channel;
+  return {
+    post: (message) => {
+      // A child that is gone fails its jobs through its exit event, not here.
+      if (child.connected) child.send(message);
+    },
+    terminate() {
+      gone = true;
+      exited ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : (child.kill('SIGKILL'), exit);
+      return exited;
+    },
+    ref() {
+      child.ref();
+      channel()?.ref();
+    },
+    unref() {
+      child.unref();
+      channel()?.unref();
+    },
+  };
 };
