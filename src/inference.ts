@@ -69,6 +69,8 @@ export interface VersionStatus {
   readonly breaker: BreakerStats | { readonly state: 'disabled' };
   /** Counters since creation. */
   readonly counts: VersionCounts;
+  /** The model's own state, when it reports one (`onnxModel`: queue, batches, workers). */
+  readonly model?: Readonly<Record<string, unknown>>;
 }
 
 /** A snapshot of an inference's state. */
@@ -255,6 +257,12 @@ function checkCallTimeout(ms: unknown): void {
   }
 }
 
+/** `{ model: model.status() }` for models that report a state, else `{}`. */
+function modelStatus(model: object): { model?: Readonly<Record<string, unknown>> } {
+  const status = (model as { status?: unknown }).status;
+  return typeof status === 'function' ? { model: (status as () => Readonly<Record<string, unknown>>).call(model) } : {};
+}
+
 function emptyReasons(): Record<FailureReason, number> {
   return { timeout: 0, 'circuit-open': 0, 'model-error': 0, 'invalid-output': 0, 'rejected-output': 0, overloaded: 0 };
 }
@@ -361,6 +369,13 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       reasons: emptyReasons(),
     };
     this.slots.set(name, slot);
+    // Models with events of their own (onnxModel's worker replacements) report them here, with the version.
+    const subscribe = (model as { subscribe?: unknown }).subscribe;
+    if (typeof subscribe === 'function') {
+      (subscribe as (listener: (event: string, payload: object) => void) => unknown).call(model, (event, payload) => {
+        if (event === 'worker-replaced') this.events.emit('worker-replaced', { ...payload, version: name });
+      });
+    }
     return slot;
   }
 
@@ -722,6 +737,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
           failed: slot.failed,
           reasons: { ...slot.reasons },
         },
+        ...modelStatus(slot.model),
       };
     }
     return { name: this.name, closed: this.closed, defaultVersion: this.router.defaultVersion, versions, routing: this.router.status() };

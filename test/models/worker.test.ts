@@ -231,12 +231,17 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
       breaker: false,
       fallback: { name: 'rules', handle: () => [0.5, 0.5] },
     });
+    const forwarded: unknown[] = [];
+    inference.on('worker-replaced', (e) => forwarded.push(e));
     await inference.ready();
     const crashed = await inference.infer(poison(TEST_EXIT_VALUE));
     expect(crashed).toMatchObject({ source: 'fallback', reason: 'model-error' });
     expect(events).toEqual([expect.objectContaining({ cause: 'crashed', failedRuns: 1 })]);
     expect(events[0]!.message).toMatch(/exited with code 1/);
     expect(m.status().workers).toMatchObject({ crashes: 1, kills: 0, replacements: 1 });
+    // The inference forwards the model's events and status, by version.
+    expect(forwarded).toEqual([expect.objectContaining({ version: 'v1', cause: 'crashed' })]);
+    expect(inference.status().versions.v1!.model).toMatchObject({ execution: 'worker', workers: { crashes: 1 } });
     const outs = await Promise.all([1, 2, 3, 4].map((i) => inference.infer(row(i))));
     for (const o of outs) expect(o.source).toBe('model');
     unsubscribe();
