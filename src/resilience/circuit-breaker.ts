@@ -134,6 +134,9 @@ export class CircuitBreaker {
   /** Reports a successful call made while closed (counted exactly as `fire` counts it). */
   recordSuccess(latencyMs: number): void {
     const b = this.breaker;
+    // A call admitted before the breaker opened says nothing about the model
+    // now: it must not close a half-open breaker (only the probe may).
+    if (!b.closed) return;
     b.emit('fire', NO_ARGS);
     b.emit('success', undefined, latencyMs);
     this.recordLatency(latencyMs);
@@ -144,6 +147,9 @@ export class CircuitBreaker {
    * `fire` so its failure accounting and its decision to open apply unchanged.
    */
   recordFailure(error: unknown): void {
+    // Once open or half-open, a late failure of an earlier call is moot, and
+    // replaying it through fire would take the half-open probe's place.
+    if (!this.breaker.closed) return;
     this.breaker.fire(() => Promise.reject(error)).catch(ignore);
   }
 
