@@ -98,7 +98,15 @@ export class CircuitBreaker {
       onTransition('open', cause);
     });
     this.breaker.on('halfOpen', () => onTransition('half-open', 'failures'));
-    this.breaker.on('close', () => onTransition('closed', 'failures'));
+    this.breaker.on('close', () => {
+      // opossum keeps the rolling window across close, so the failures that
+      // opened the breaker would re-open it at the first failure after a
+      // successful probe (a flapping breaker). A closed breaker starts afresh.
+      const status = this.breaker.status as unknown as { rotateBucket?: () => void };
+      if (typeof status.rotateBucket === 'function') for (let i = 0; i < BUCKETS; i++) status.rotateBucket();
+      this.slow?.reset();
+      onTransition('closed', 'failures');
+    });
   }
 
   /** Current state. */
