@@ -27,7 +27,8 @@ const browserEvents: NonNullable<Options['esbuildPlugins']>[number] = {
 
 export default defineConfig([
   {
-    entry: { index: 'src/index.ts' },
+    // The worker entry is its own file: worker mode starts it by URL next to the bundle.
+    entry: { index: 'src/index.ts', 'worker-entry.node': 'src/models/worker-entry.node.ts' },
     format: ['esm', 'cjs'],
     dts: true,
     sourcemap: true,

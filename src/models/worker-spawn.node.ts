@@ -111,6 +111,8 @@ export const spawnNodeThread: SpawnWorker = (listener) => {
     post: (message, transfer) => worker.postMessage(message, transfer),
     terminate() {
       gone = true;
+      // An idle worker is unref'd: without this, the host could exit before the worker's exit is seen.
+      worker.ref();
       stopping ??= new Promise<void>((resolve) => {
         stopNow = resolve;
         tryStop();
@@ -171,6 +173,8 @@ export const spawnNodeProcess: SpawnWorker = (listener) => {
     },
     terminate() {
       gone = true;
+      // An idle child is unref'd: without this, the host could exit before its exit event (close() never settling).
+      child.ref();
       exited ??= child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : (child.kill('SIGKILL'), exit);
       return exited;
     },

@@ -4,7 +4,10 @@
  * replacement, load shedding, batching in a worker, and close.
  */
 import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build, type Options } from 'tsup';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isModelCallError, isModelLoadError } from '../../src/errors.js';
@@ -16,6 +19,7 @@ import { TEST_ABORT_VALUE, TEST_EXIT_VALUE, TEST_HANG_VALUE } from '../../src/mo
 import type { WorkerReplacedEvent } from '../../src/models/worker-pool.js';
 import { calibrateSlowModel, fixturePath, randomRows, reference } from '../fixtures/reference.js';
 import { failOnUnhandledRejections, rejectionOf, sleep } from '../helpers/models.js';
+import tsupConfigs from '../../tsup.config.js';
 
 failOnUnhandledRejections();
 
@@ -368,27 +372,76 @@ describe('close', () => {
       await forgotten.run(0.5, ctx);
       process.stdout.write(JSON.stringify({ hung: await hung }));
     `;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: { ...process.env, GRACEFUL_INFERENCE_WORKER_TEST_HOOKS: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d));
-    child.stderr.on('data', (d: Buffer) => (err += d));
-    const code = await new Promise<number | string>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve('hung: the process did not exit by itself');
-      }, 20_000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c ?? -1);
-      });
-    });
+    const { code, out, err } = await runNode(['--import', 'tsx', '--input-type=module', '-e', script], fileURLToPath(new URL('../..', import.meta.url)));
     expect(code, err).toBe(0);
     expect(JSON.parse(out)).toEqual({ hung: 'ClosedError' });
+  });
+});
+
+/** Runs `node <args>` in `cwd`; resolves with its exit code (or a hang message) and output. */
+function runNode(args: string[], cwd: string, timeoutMs = 20_000): Promise<{ code: number | string; out: string; err: string }> {
+  const child = spawn(process.execPath, args, {
+    cwd,
+    env: { ...process.env, GRACEFUL_INFERENCE_WORKER_TEST_HOOKS: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d));
+  child.stderr.on('data', (d: Buffer) => (err += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      resolve({ code: 'hung: the process did not exit by itself', out, err });
+    }, timeoutMs);
+    child.on('exit', (c) => {
+      clearTimeout(timer);
+      resolve({ code: c ?? -1, out, err });
+    });
+  });
+}
+
+describe('the built package', () => {
+  it('starts its workers from dist (ESM and CJS builds, threads and processes) and exits cleanly', async () => {
+    const node = (tsupConfigs as Options[]).find((c) => typeof c.entry === 'object' && c.entry !== null && 'index' in c.entry)!;
+    expect(Object.keys(node.entry as Record<string, string>)).toContain('worker-entry.node');
+    const cache = fileURLToPath(new URL('../../node_modules/.cache/', import.meta.url));
+    mkdirSync(cache, { recursive: true });
+    const outDir = mkdtempSync(join(cache, 'gi-worker-dist-'));
+    try {
+      await build({ ...node, outDir, dts: false, sourcemap: false, clean: false, config: false, silent: true });
+      writeFileSync(
+        join(outDir, 'smoke.mjs'),
+        `
+        import { createRequire } from 'node:module';
+        const sdk = process.argv[2] === 'cjs' ? createRequire(import.meta.url)('./index.cjs') : await import('./index.js');
+        const ctx = { deadline: Infinity, context: undefined, signal: new AbortController().signal };
+        const results = [];
+        for (const isolation of ['thread', 'process']) {
+          const m = sdk.onnxModel({ source: ${JSON.stringify(TINY)}, execution: 'worker', isolation, workers: 2, batching: { maxBatchSize: 8 },
+            encode: (v) => ({ x: sdk.tensor('float32', new Float32Array(8).fill(v), [1, 8]) }), decode: (o) => o.probs.data[0] });
+          const outs = await Promise.all([0.1, 0.2, 0.3].map((v) => m.run(v, ctx)));
+          results.push({ isolation, outs, ready: m.status().workers.ready });
+          await m.close();
+        }
+        process.stdout.write(JSON.stringify(results));
+      `,
+      );
+      for (const format of ['esm', 'cjs']) {
+        const { code, out, err } = await runNode(['smoke.mjs', format], outDir);
+        expect(code, err).toBe(0);
+        const results = JSON.parse(out) as { isolation: string; outs: number[]; ready: number }[];
+        expect(results.map((r) => [r.isolation, r.ready])).toEqual([
+          ['thread', 2],
+          ['process', 2],
+        ]);
+        for (const r of results) {
+          r.outs.forEach((v, i) => expect(Math.abs(v - reference.tinyMlp(new Float32Array(8).fill((i + 1) / 10), 1)[0]!)).toBeLessThan(1e-5));
+        }
+      }
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
   });
 });
 
