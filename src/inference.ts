@@ -449,14 +449,24 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     start: number,
     observer: CallObserver,
   ): Promise<Outcome<O>> {
+    // Counted in flight while the (flag) decision is pending, so close() waits for it.
+    this.inflight++;
     let decision: RouteDecision;
     try {
       decision = await routed;
     } catch (error) {
+      this.settle();
       observer.fail(error);
       throw error;
     }
-    return this.dispatch(decision, input, options, start, observer);
+    // dispatch() counts the call itself (synchronously) before this releases it.
+    const running = this.dispatch(decision, input, options, start, observer);
+    this.settle();
+    return running;
+  }
+
+  private settle(): void {
+    if (--this.inflight === 0) this.drained?.();
   }
 
   private dispatch(decision: RouteDecision, input: I, options: InferOptions, start: number, observer: CallObserver): Promise<Outcome<O>> {
@@ -578,7 +588,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       throw error;
     } finally {
       if (--slot.inflight === 0 && slot.drained !== undefined) slot.drained();
-      if (--this.inflight === 0) this.drained?.();
+      this.settle();
     }
   }
 
