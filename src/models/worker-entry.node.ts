@@ -4,7 +4,7 @@
  * Built as its own file (`dist/worker-entry.node.js`) so the pool can start
  * it by URL.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ModelLoadError } from '../errors.js';
 import type { OrtLike } from './onnx-session.js';
 import { serveModelWorker, type WorkerHostPort } from './worker-host.js';
@@ -28,15 +28,41 @@ async function loadRuntime(): Promise<OrtLike> {
 }
 
 const hooksOn = process.env[TEST_HOOKS_ENV] === '1';
+
+/**
+ * After answering, a thread polls for its next run this long before it goes
+ * to sleep. Waking a sleeping thread costs ~25 µs on the machines measured
+ * (half the ~50 µs message round trip); under load the next batch usually
+ * arrives within that window. Idle, it costs this much CPU once per answer.
+ */
+const SPIN_MS = 0.1;
+
+function spinForNext(port: MessagePort, deliver: (message: ToWorker) => void): void {
+  const until = performance.now() + SPIN_MS;
+  do {
+    const received = receiveMessageOnPort(port);
+    if (received !== undefined) {
+      deliver(received.message as ToWorker);
+      return;
+    }
+  } while (performance.now() < until);
+}
 let port: WorkerHostPort;
 
 if (parentPort !== null) {
   const thread = parentPort;
   // 0: idle, 1: inside onnxruntime (do not terminate), 2: the SDK is stopping this worker.
   const state = (workerData as Record<string, unknown> | null)?.[NATIVE_STATE_KEY] as Int32Array | undefined;
+  let deliver: ((message: ToWorker) => void) | undefined;
   port = {
-    post: (message, transfer) => thread.postMessage(message, transfer),
-    listen: (handler) => thread.on('message', (m: ToWorker) => handler(m)),
+    post(message, transfer) {
+      thread.postMessage(message, transfer);
+      if (deliver !== undefined && (message.t === 'result' || message.t === 'error')) spinForNext(thread, deliver);
+    },
+    listen(handler) {
+      deliver = handler;
+      thread.on('message', (m: ToWorker) => handler(m));
+    },
     loadRuntime,
     ...(state !== undefined
       ? {
