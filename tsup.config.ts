@@ -38,7 +38,8 @@ export default defineConfig([
     noExternal,
   },
   {
-    entry: { browser: 'src/browser.ts' },
+    // The Web Worker entry is its own file, found by bundlers through `new URL('./worker-entry.browser.js', import.meta.url)`.
+    entry: { browser: 'src/browser.ts', 'worker-entry.browser': 'src/models/worker-entry.browser.ts' },
     format: ['esm'],
     dts: true,
     sourcemap: true,

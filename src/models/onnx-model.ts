@@ -66,6 +66,8 @@ export interface OnnxRuntimeBinding {
   readonly spawnWorker?: SpawnWorker;
   /** Starts a model worker process; needed for `isolation: 'process'` (Node only). */
   readonly spawnProcess?: SpawnWorker;
+  /** Runtime settings the workers apply before their first session (onnxruntime-web: `{ wasmPaths, numThreads }`). */
+  readonly workerRuntimeEnv?: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -190,6 +192,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
             killAfterMs: exec.killAfterMs,
             source: resolved,
             ...(sessionOptions !== undefined ? { sessionOptions } : {}),
+            ...(binding.workerRuntimeEnv !== undefined ? { runtimeEnv: binding.workerRuntimeEnv } : {}),
             ...(hasWarmup ? { warmup: encode(options.warmup as I) } : {}),
             label,
             onCapacity: () => queue?.pump(),

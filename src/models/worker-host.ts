@@ -14,8 +14,8 @@ export interface WorkerHostPort {
   post(message: FromWorker, transfer: ArrayBuffer[]): void;
   /** Registers the handler of the SDK's messages. */
   listen(handler: (message: ToWorker) => void): void;
-  /** Imports onnxruntime (`onnxruntime-node` or `onnxruntime-web`). */
-  loadRuntime(): Promise<OrtLike>;
+  /** Imports onnxruntime (`onnxruntime-node` or `onnxruntime-web`) and applies the load message's `runtimeEnv`. */
+  loadRuntime(runtimeEnv: Readonly<Record<string, unknown>> | undefined): Promise<OrtLike>;
   /**
    * Brackets the native parts (session creation, runs) so the SDK can tell
    * when the worker may be terminated. Terminating a Node worker thread while
@@ -61,7 +61,7 @@ export function serveModelWorker(port: WorkerHostPort): void {
     if (message.t === 'load') {
       if (section !== undefined && !section.enter()) return;
       try {
-        const ort = await port.loadRuntime();
+        const ort = await port.loadRuntime(message.runtimeEnv);
         session = await createTensorSession(ort, message.source, message.sessionOptions);
         if (message.warmup !== undefined) await session.run(message.warmup);
         section?.leave();

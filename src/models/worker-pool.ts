@@ -61,6 +61,8 @@ export interface WorkerPoolOptions {
   readonly killAfterMs: number;
   readonly source: ModelBytesOrPath;
   readonly sessionOptions?: Readonly<Record<string, unknown>>;
+  /** Runtime settings sent to each worker (onnxruntime-web: `{ wasmPaths, numThreads }`). */
+  readonly runtimeEnv?: Readonly<Record<string, unknown>>;
   /** Feeds each worker runs once after loading (also after a replacement). */
   readonly warmup?: Readonly<Record<string, TensorData>>;
   /** Describes the model in messages. */
@@ -200,6 +202,7 @@ export class WorkerPool implements TensorSession {
         t: 'load',
         source: this.options.source,
         ...(this.options.sessionOptions !== undefined ? { sessionOptions: this.options.sessionOptions } : {}),
+        ...(this.options.runtimeEnv !== undefined ? { runtimeEnv: this.options.runtimeEnv } : {}),
         ...(this.warmup !== undefined ? { warmup: this.warmup } : {}),
       },
       [],

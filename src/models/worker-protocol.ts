@@ -17,6 +17,8 @@ export interface LoadMessage {
   /** A path (Node only: the worker reads it) or the model's bytes. */
   readonly source: ModelBytesOrPath;
   readonly sessionOptions?: Readonly<Record<string, unknown>>;
+  /** Runtime settings applied before the first session (onnxruntime-web: `{ wasmPaths, numThreads }`). */
+  readonly runtimeEnv?: Readonly<Record<string, unknown>>;
   /** Feeds run once after loading, so the first real run does not pay for lazy allocations. */
   readonly warmup?: WireTensors;
 }
