@@ -12,7 +12,7 @@ import {
   type Issue,
 } from '../errors.js';
 import type { Model, RunContext } from '../types.js';
-import { Batcher, assertBatchable } from './batcher.js';
+import type { Batcher } from './batcher.js';
 import { createFeedChecker, createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
 import type { TensorData } from './tensor.js';
 import {
@@ -24,7 +24,7 @@ import {
   type OnnxModelListener,
   type OnnxModelStatus,
 } from './worker-options.js';
-import { WorkerPool, type SpawnWorker } from './worker-pool.js';
+import type { SpawnWorker, WorkerPool } from './worker-pool.js';
 
 /** Where an ONNX model comes from: a file path, a `file:`/`http(s):` URL, or the model's bytes. */
 export type OnnxModelSource = string | URL | Uint8Array | ArrayBuffer;
@@ -172,8 +172,11 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
   let drained: (() => void) | undefined;
 
   async function doLoad(): Promise<TensorSession> {
+    // Loaded on demand: applications that use neither workers nor batching do not ship them.
+    const workers = exec.execution === 'worker' ? await import('./worker-pool.js') : undefined;
+    const batcher = exec.queued ? await import('./batcher.js') : undefined;
     // Worker mode never loads the runtime on this thread: each worker loads its own.
-    const ort = exec.execution === 'worker' ? undefined : await binding.loadRuntime();
+    const ort = workers !== undefined ? undefined : await binding.loadRuntime();
     let resolved: ModelBytesOrPath;
     try {
       resolved = await binding.loadSource(source, closeController.signal);
@@ -186,7 +189,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     const s =
       ort !== undefined
         ? await createTensorSession(ort, resolved, sessionOptions)
-        : await WorkerPool.start({
+        : await workers!.WorkerPool.start({
             spawn: spawn!,
             size: exec.workers,
             killAfterMs: exec.killAfterMs,
@@ -204,7 +207,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     }
     if (exec.batching !== undefined) {
       try {
-        assertBatchable(s.inputMetadata, s.outputMetadata, label);
+        batcher!.assertBatchable(s.inputMetadata, s.outputMetadata, label);
       } catch (error) {
         await s.release().catch(() => undefined);
         throw error;
@@ -223,11 +226,11 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
         throw new ClosedError('The ONNX model was closed while loading');
       }
     }
-    if (exec.queued) {
-      const p = s instanceof WorkerPool ? s : undefined;
+    if (batcher !== undefined) {
+      const p = workers !== undefined ? (s as WorkerPool) : undefined;
       pool = p;
       checkFeeds = createFeedChecker(s.inputMetadata);
-      queue = new Batcher(
+      queue = new batcher.Batcher(
         {
           target: p
             ? { run: (feeds, owned) => p.run(feeds, owned), capacity: () => p.capacity() }
