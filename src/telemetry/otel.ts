@@ -31,7 +31,7 @@ import { ConfigurationError, isGracefulInferenceError, isInferenceError, type Fa
 import type { BreakerState } from '../events.js';
 import { toIssues } from '../options.js';
 import type { InferenceContext, Outcome, Route } from '../types.js';
-import type { CallObserver, Instrumentation, ShadowResult } from './instrumentation.js';
+import { noopObserver, type CallObserver, type Instrumentation, type ShadowResult } from './instrumentation.js';
 
 /** Instrumentation scope name of the tracer and the meter. */
 export const INSTRUMENTATION_SCOPE = 'graceful-inference';
@@ -272,14 +272,6 @@ class NameState {
   }
 }
 
-const noopObserver: CallObserver = {
-  routed() {},
-  attemptStart() {},
-  attemptEnd() {},
-  fallbackStart() {},
-  end() {},
-  fail() {},
-};
 
 const noopShadowDone = (): void => {};
 
