@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isModelCallError, type ModelCallError } from '../../src/errors.js';
 import { createInference } from '../../src/inference.js';
 import { DeadlineQueue } from '../../src/resilience/deadline-queue.js';
-import { abortable, timeoutError, withDeadline } from '../../src/resilience/deadline.js';
+import { abortable, timeoutError } from '../../src/resilience/deadline.js';
 import { busyWait, deferred, failOnUnhandledRejections, hang, rejectionOf, scriptedModel, sleep } from '../helpers/models.js';
 
 failOnUnhandledRejections();
@@ -13,56 +13,6 @@ describe('timeoutError', () => {
     expect(isModelCallError(e)).toBe(true);
     expect(e).toMatchObject({ code: 'ERR_TIMEOUT', reason: 'timeout' });
     expect(e.message).toContain('25 ms');
-  });
-});
-
-describe('withDeadline', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
-  it('settles like the promise when it is in time, and clears its timer', async () => {
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const onTimeout = vi.fn();
-    const ok = withDeadline(Promise.resolve(1), performance.now() + 1000, 1000, onTimeout);
-    await expect(ok).resolves.toBe(1);
-    const err = new Error('x');
-    await expect(withDeadline(Promise.reject(err), performance.now() + 1000, 1000, onTimeout)).rejects.toBe(err);
-    expect(vi.getTimerCount()).toBe(0);
-    expect(onTimeout).not.toHaveBeenCalled();
-  });
-
-  it('rejects with a timeout error at the deadline and calls onTimeout with it', async () => {
-    const onTimeout = vi.fn();
-    const t0 = performance.now();
-    const error = (await rejectionOf(withDeadline(new Promise(() => {}), t0 + 20, 20, onTimeout))) as ModelCallError;
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(19);
-    expect(error.code).toBe('ERR_TIMEOUT');
-    expect(onTimeout).toHaveBeenCalledWith(error);
-  });
-
-  it('treats a result that arrives after the deadline (blocked timer) as a timeout', async () => {
-    const onTimeout = vi.fn();
-    const t0 = performance.now();
-    const late = withDeadline(
-      Promise.resolve().then(() => {
-        busyWait(30);
-        return 'late';
-      }),
-      t0 + 10,
-      10,
-      onTimeout,
-    );
-    expect(await rejectionOf(late)).toMatchObject({ code: 'ERR_TIMEOUT' });
-    expect(onTimeout).toHaveBeenCalledTimes(1);
-  });
-
-  it('ignores the promise once timed out (a late rejection is not unhandled)', async () => {
-    const d = deferred<number>();
-    const guarded = withDeadline(d.promise, performance.now() + 5, 5, () => {});
-    await rejectionOf(guarded);
-    d.reject(new Error('after the deadline'));
-    await sleep(5);
   });
 });
 
