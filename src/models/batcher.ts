@@ -286,6 +286,8 @@ export class Batcher {
   /** Starts whatever can start now. Runners call it when capacity comes back (a worker ready again). */
   pump(now = performance.now()): void {
     if (this.closedError !== undefined) return;
+    // Expired calls leave even when nothing can run (no worker ready): they must not wait for capacity to fail.
+    this.dropExpired(now, false);
     while (this.head < this.queue.length && this.running < this.target.capacity()) {
       this.dropExpired(now, false);
       if (this.head >= this.queue.length) break;

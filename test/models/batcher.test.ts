@@ -285,6 +285,19 @@ describe('Batcher: close and handles', () => {
     expect(process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length).toBe(timersBefore);
   });
 
+  it('fails expired calls even while nothing can run (no worker ready)', async () => {
+    const { target } = fakeTarget({ capacity: () => 0 });
+    const b = make(target, { batching: false });
+    const expiring = rejectionOf(b.submit(feeds(0), performance.now() + 10));
+    await sleep(20);
+    const later = b.submit(feeds(1), far()).catch(() => undefined);
+    const e = await expiring;
+    expect(isModelCallError(e) && e.reason).toBe('timeout');
+    expect(b.stats()).toMatchObject({ expired: 1, queued: 1 });
+    b.close();
+    await later;
+  });
+
   it('starts queued calls when the target reports capacity again', async () => {
     let capacity = 0;
     const { target, runs } = fakeTarget({ capacity: () => capacity });

@@ -53,6 +53,12 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>): vo
   for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThan(1e-5);
 }
 
+/** Polls `condition` every 10 ms for up to 10 s. */
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 1_000 && !condition(); i++) await sleep(10);
+  expect(condition()).toBe(true);
+}
+
 const far = () => ({ deadline: performance.now() + 30_000, context: undefined, signal: new AbortController().signal });
 
 describe('worker mode: answers', () => {
@@ -169,9 +175,9 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
     clearInterval(ticker);
     expect(outcome).toMatchObject({ source: 'fallback', reason: 'timeout', fallbackName: 'rules' });
     expect(outcome.latencyMs).toBeGreaterThanOrEqual(55);
-    expect(outcome.latencyMs).toBeLessThan(250);
+    expect(outcome.latencyMs).toBeLessThan(400);
     // Inline, the first timer would only fire after the 500 ms run.
-    expect(maxGap).toBeLessThan(100);
+    expect(maxGap).toBeLessThan(200);
     await inference.close();
   });
 
@@ -209,19 +215,19 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
     const m = slow({ execution: 'worker', killAfterMs: 100, onEvent: (_name, e) => events.push(e) });
     await m.load();
     const t0 = performance.now();
-    const error = await rejectionOf(m.run(400, far()));
+    const error = await rejectionOf(m.run(800, far()));
     const failedAfter = performance.now() - t0;
     expect(isModelCallError(error) && error.reason).toBe('model-error');
     expect(isModelCallError(error) && error.code).toBe('ERR_WORKER');
     expect(failedAfter).toBeGreaterThanOrEqual(95);
-    expect(failedAfter).toBeLessThan(350);
+    // Well before the 800 ms run ends.
+    expect(failedAfter).toBeLessThan(600);
     expect(events).toEqual([expect.objectContaining({ cause: 'killed' })]);
     // The replacement serves while the old thread finishes its run.
     const next = await m.run(0, far());
     expectClose(next, reference.slowModel(row(0), 1));
     expect(m.status().workers).toMatchObject({ kills: 1, ready: 1 });
-    await sleep(450);
-    await m.close();
+    await m.close(); // waits for the old thread's run to return, then terminates it
   });
 
   it('contains a worker that exits in the middle of a run: the host survives, the call falls back, the next one succeeds', async () => {
@@ -293,13 +299,13 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
     await sleep(5);
     const t0 = performance.now();
     const shed = await Promise.all([inference.infer(row(3)), inference.infer(row(4))]);
-    expect(performance.now() - t0).toBeLessThan(50);
+    expect(performance.now() - t0).toBeLessThan(100);
     for (const o of shed) expect(o).toMatchObject({ source: 'fallback', reason: 'overloaded' });
     for (const o of await Promise.all(queued)) expect(o).toMatchObject({ source: 'fallback', reason: 'timeout' });
     expect(await blocked).toMatchObject({ source: 'fallback', reason: 'timeout' });
     expect(inference.status().versions.v1!.counts.reasons).toMatchObject({ overloaded: 2, timeout: 3 });
-    // Once the watchdog frees the worker, the expired calls are dropped, never run.
-    await sleep(450);
+    // Once the watchdog has replaced the worker, the expired calls are dropped, never run.
+    await until(() => m.status().workers!.kills === 1 && m.status().workers!.ready === 1);
     const q = m.status().queue!;
     expect(q).toMatchObject({ overloaded: 2, expired: 2, queued: 0 });
     expect(q.calls).toBe(1);
