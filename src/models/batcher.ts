@@ -34,6 +34,8 @@ export interface BatchTarget {
   run(feeds: TensorMap, owned: boolean): Promise<Record<string, TensorData>>;
   /** Runs that may be in flight at once right now (1 inline; the workers ready in worker mode). */
   capacity(): number;
+  /** An error when no run can be served soon (no worker can be started): calls then fail at once instead of queueing. */
+  unavailable?(): Error | undefined;
 }
 
 /** Options of {@link Batcher}. */
@@ -265,6 +267,8 @@ export class Batcher {
    */
   submit(feeds: TensorMap, deadline: number): Promise<Record<string, TensorData>> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
+    const down = this.target.unavailable?.();
+    if (down !== undefined) return Promise.reject(down);
     const rows = this.batching ? rowsOf(feeds, this.names) : 1;
     const now = performance.now();
     if (this.queue.length - this.head >= this.maxQueue) {

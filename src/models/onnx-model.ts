@@ -7,6 +7,7 @@ import { z } from 'zod';
 import {
   ClosedError,
   ConfigurationError,
+  ModelCallError,
   ModelLoadError,
   isGracefulInferenceError,
   type Issue,
@@ -116,6 +117,11 @@ function describeSource(source: OnnxModelSource): string {
   return `${source.byteLength} bytes`;
 }
 
+/** The error of calls that cannot be served because no worker can be started. */
+function unavailableError(cause: Error): ModelCallError {
+  return new ModelCallError('ERR_WORKER', 'model-error', `No model worker is available: ${cause.message}`, { cause });
+}
+
 function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -200,6 +206,8 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
             label,
             onCapacity: () => queue?.pump(),
             onReplaced: (event) => emit('worker-replaced', event),
+            // No worker ready and a replacement failed to load: queued calls fail now rather than wait.
+            onUnavailable: (error) => queue?.failQueued(unavailableError(error)),
           });
     if (closed) {
       await s.release();
@@ -233,7 +241,14 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
       queue = new batcher.Batcher(
         {
           target: p
-            ? { run: (feeds, owned) => p.run(feeds, owned), capacity: () => p.capacity() }
+            ? {
+                run: (feeds, owned) => p.run(feeds, owned),
+                capacity: () => p.capacity(),
+                unavailable: () => {
+                  const down = p.unavailable();
+                  return down === undefined ? undefined : unavailableError(down);
+                },
+              }
             : { run: (feeds) => s.run(feeds), capacity: () => 1 },
           ...(exec.batching !== undefined ? { batching: exec.batching } : {}),
           maxQueue: exec.maxQueue,

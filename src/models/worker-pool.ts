@@ -146,6 +146,8 @@ export class WorkerPool implements TensorSession {
   private releasing: Promise<void> | undefined;
   /** Terminations still under way (a thread inside onnxruntime stops at the end of its run). */
   private readonly terminations = new Set<Promise<void>>();
+  /** Set while no worker is ready because a replacement failed to load. */
+  private down: Error | undefined;
   private kills = 0;
   private crashes = 0;
   private startFailures = 0;
@@ -219,6 +221,7 @@ export class WorkerPool implements TensorSession {
         }
         slot.failures = 0;
         slot.state = 'ready';
+        this.down = undefined;
         this.fill(slot);
         const started = slot.started;
         slot.started = undefined;
@@ -286,6 +289,7 @@ export class WorkerPool implements TensorSession {
     }
     this.startFailures++;
     if (this.ready() === 0) {
+      this.down = error;
       this.failWaiting(error);
       this.options.onUnavailable?.(error);
     }
@@ -381,6 +385,14 @@ export class WorkerPool implements TensorSession {
   private failWaiting(error: Error): void {
     const jobs = this.waiting.splice(0);
     for (const job of jobs) job.reject(new ModelCallError('ERR_WORKER', 'model-error', `No model worker is available: ${error.message}`, { cause: error }));
+  }
+
+  /**
+   * Why no run can be served soon: set while no worker is ready and the last
+   * replacement failed to load (it is retried with backoff); `undefined` otherwise.
+   */
+  unavailable(): Error | undefined {
+    return this.down;
   }
 
   /** Workers loaded and able to run now (idle or busy). */

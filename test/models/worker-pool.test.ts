@@ -179,6 +179,7 @@ describe('WorkerPool', () => {
     await sleep(5);
     expect(isModelCallError(await waiting)).toBe(true);
     expect(unavailable).toHaveLength(1);
+    expect(pool.unavailable()?.message).toMatch(/bad model #1/);
     expect(pool.stats()).toMatchObject({ startFailures: 1, ready: 0, starting: 1 });
     // First retry after 100 ms (fails again), then after 200 ms.
     await sleep(130);
@@ -188,6 +189,7 @@ describe('WorkerPool', () => {
     expect(spawner.workers).toHaveLength(4);
     spawner.workers[3]!.ready();
     expect(pool.stats()).toMatchObject({ ready: 1, startFailures: 2 });
+    expect(pool.unavailable()).toBeUndefined();
   });
 
   it('release rejects runs in flight and waiting with ClosedError, terminates every worker and stops retrying', async () => {

@@ -4,7 +4,8 @@
  * replacement, load shedding, batching in a worker, and close.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Options } from 'tsup';
@@ -256,6 +257,32 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
     for (const o of outs) expect(o.source).toBe('model');
     unsubscribe();
     await inference.close();
+  });
+
+  it('fails calls at once while no worker can be started, and serves again once one is', async () => {
+    // The workers read the model from a path: removing the file makes replacements fail to load.
+    const dir = mkdtempSync(join(tmpdir(), 'gi-worker-'));
+    const path = join(dir, 'model.onnx');
+    copyFileSync(TINY, path);
+    const m = tiny({ execution: 'worker', source: path });
+    try {
+      await m.load();
+      unlinkSync(path);
+      expect(isModelCallError(await rejectionOf(m.run(poison(TEST_EXIT_VALUE), far())))).toBe(true);
+      await until(() => m.status().workers!.startFailures >= 1);
+      const t0 = performance.now();
+      const refused = await rejectionOf(m.run(row(1), far()));
+      expect(performance.now() - t0).toBeLessThan(100);
+      expect(isModelCallError(refused) && refused.reason).toBe('model-error');
+      expect((refused as Error).message).toMatch(/No model worker is available: .*could not load ONNX model/);
+      // The replacement is retried with backoff: once the file is back, calls succeed again.
+      copyFileSync(TINY, path);
+      await until(() => m.status().workers!.ready === 1);
+      expectClose(await m.run(row(2), far()), reference.tinyMlp(row(2), 1));
+    } finally {
+      await m.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a retry after a crash succeeds on another worker', async () => {
