@@ -103,7 +103,7 @@ export const executionOptionsShape = {
       maxDelayMs: z.number().min(0).max(60_000).optional(),
     })
     .optional(),
-  maxQueue: z.union([z.number().int().min(0), z.literal(Number.POSITIVE_INFINITY)]).optional(),
+  maxQueue: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
   onEvent: z.custom<OnnxModelListener>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
 };
 

@@ -3,7 +3,7 @@
  * onnxruntime-node sessions (worker mode: worker.test.ts).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { isModelLoadError } from '../../src/errors.js';
+import { isConfigurationError, isModelLoadError } from '../../src/errors.js';
 import { createInference } from '../../src/inference.js';
 import type { OnnxModel } from '../../src/models/onnx-model.js';
 import { onnxModel } from '../../src/models/onnx-model.node.js';
@@ -117,5 +117,33 @@ describe('inline queue bound', () => {
     const q = m.status().queue!;
     expect(q).toMatchObject({ runs: 1, overloaded: 1, expired: 2, queued: 0 });
     await inference.close();
+  });
+});
+
+describe('execution options', () => {
+  const base = { source: fixturePath('tiny-mlp'), encode: () => ({}), decode: () => 0 };
+  const issuesOf = (options: Record<string, unknown>): string[] => {
+    try {
+      onnxModel({ ...base, ...options } as Parameters<typeof onnxModel>[0]);
+    } catch (error) {
+      expect(isConfigurationError(error)).toBe(true);
+      return (error as { issues: { path: (string | number)[] }[] }).issues.map((i) => i.path.join('.'));
+    }
+    return [];
+  };
+
+  it('refuses invalid values with the path of each bad field', () => {
+    expect(issuesOf({ execution: 'gpu' })).toEqual(['execution']);
+    expect(issuesOf({ batching: { maxBatchSize: 0 } })).toEqual(['batching.maxBatchSize']);
+    expect(issuesOf({ batching: { maxBatchSize: 8, maxDelayMs: -1 } })).toEqual(['batching.maxDelayMs']);
+    expect(issuesOf({ batching: { maxBatchSize: 8, maxDelay: 1 } })).toEqual(['batching']);
+    expect(issuesOf({ maxQueue: 0 })).toEqual(['maxQueue']);
+    expect(issuesOf({ execution: 'worker', workers: 0, killAfterMs: 0, isolation: 'vm' }).sort()).toEqual(['isolation', 'killAfterMs', 'workers']);
+    expect(issuesOf({ onEvent: 'log' })).toEqual(['onEvent']);
+  });
+
+  it('refuses worker-only options outside worker mode', () => {
+    expect(issuesOf({ workers: 2, killAfterMs: 100, isolation: 'process' })).toEqual(['workers', 'killAfterMs', 'isolation']);
+    expect(issuesOf({ execution: 'worker', workers: 2, killAfterMs: 100, isolation: 'process', maxQueue: Number.POSITIVE_INFINITY })).toEqual([]);
   });
 });
