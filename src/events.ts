@@ -2,6 +2,7 @@
  * A tiny typed event emitter. Emitting with no listener costs one property
  * read; listener errors are caught so they can never break a call.
  */
+import type { WorkerReplacedEvent } from './models/worker-pool.js';
 import type { FailureReason } from './errors.js';
 import type { CanaryPromotedEvent, CanaryRollbackEvent, CanaryStepEvent } from './routing/canary.js';
 import type { FlagErrorEvent } from './routing/router.js';
@@ -40,7 +41,7 @@ export interface InferenceEvents {
   /** The feature-flag provider failed or named an unknown version; static routing answered. */
   'flag-error': FlagErrorEvent;
   /** A worker was terminated (deadline, crash) and replaced. */
-  'worker-replaced': Readonly<Record<string, unknown>>;
+  'worker-replaced': WorkerReplacedEvent & { readonly version: string };
   /** A listener threw; the error is reported here and nowhere else. */
   'listener-error': { readonly event: string; readonly error: unknown };
 }

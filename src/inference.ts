@@ -41,6 +41,8 @@ import type { DeployOptions, RoutingOptions } from './routing/routing-options.js
 import { validateRouting } from './routing/routing-schema.js';
 import { noopInstrumentation, type CallObserver, type Instrumentation } from './telemetry/instrumentation.js';
 import { openTelemetry } from './telemetry/otel.js';
+import type { OnnxModelListener } from './models/worker-options.js';
+import type { WorkerReplacedEvent } from './models/worker-pool.js';
 import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route, RunContext } from './types.js';
 
 export type { InferenceOptions } from './options.js';
@@ -372,8 +374,8 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     // Models with events of their own (onnxModel's worker replacements) report them here, with the version.
     const subscribe = (model as { subscribe?: unknown }).subscribe;
     if (typeof subscribe === 'function') {
-      (subscribe as (listener: (event: string, payload: object) => void) => unknown).call(model, (event, payload) => {
-        if (event === 'worker-replaced') this.events.emit('worker-replaced', { ...payload, version: name });
+      (subscribe as (listener: OnnxModelListener) => unknown).call(model, (event, payload) => {
+        if (event === 'worker-replaced') this.events.emit('worker-replaced', { ...(payload as WorkerReplacedEvent), version: name });
       });
     }
     return slot;

@@ -17,7 +17,20 @@ export { noopInstrumentation } from './telemetry/instrumentation.js';
 export { openTelemetry, errorType, METRICS, DURATION_BUCKETS, INSTRUMENTATION_SCOPE } from './telemetry/otel.js';
 export type { OpenTelemetryOptions } from './telemetry/otel.js';
 export { FallbackTimeoutError, FallbackOutputError } from './fallback/fallback-chain.js';
-export type { OnnxModelSource } from './models/onnx-model.js';
+export type { OnnxModelSource, OnnxModel } from './models/onnx-model.js';
+export type {
+  ExecutionOptions,
+  ExecutionMode,
+  WorkerIsolation,
+  BatchingOptions,
+  OnnxModelStatus,
+  OnnxModelEvents,
+  OnnxModelListener,
+  WorkerReplacedEvent,
+  WorkerReplacementCause,
+} from './models/worker-options.js';
+export type { BatcherStats } from './models/batcher.js';
+export type { WorkerPoolStats } from './models/worker-pool.js';
 export { tensor } from './models/tensor.js';
 export type { TensorData, TensorType, TypedArray } from './models/tensor.js';
 export { fetchModelBytes, verifyIntegrity, MODEL_CACHE_NAME } from './models/model-source.js';

@@ -21,6 +21,7 @@ import {
   type OnnxModelSource,
 } from './onnx-model.js';
 import type { ModelBytesOrPath, OrtLike } from './onnx-session.js';
+import { spawnWebWorker } from './worker-spawn.browser.js';
 
 /** The part of onnxruntime-web's `env` set from {@link BrowserOnnxModelOptions}. */
 interface OrtWebEnvLike {
@@ -246,7 +247,13 @@ export function onnxModel<I, O>(options: BrowserOnnxModelOptions<I, O>): OnnxMod
     return { bytes };
   };
 
-  const inner = createOnnxModel({ loadRuntime, loadSource }, core);
+  // Worker mode: module Web Workers speaking the same protocol as Node's
+  // threads; they import onnxruntime-web themselves, so a custom `runtime`
+  // cannot follow them, but `wasmPaths` and `numThreads` do.
+  const workerRuntimeEnv: Record<string, unknown> = {};
+  if (browser.wasmPaths !== undefined) workerRuntimeEnv.wasmPaths = browser.wasmPaths;
+  if (browser.numThreads !== undefined) workerRuntimeEnv.numThreads = browser.numThreads;
+  const inner = createOnnxModel({ loadRuntime, loadSource, spawnWorker: spawnWebWorker, workerRuntimeEnv }, core);
 
   /** Joins (or starts) the shared load; `signal` undefined pins the download. */
   function join(signal: AbortSignal | undefined): void {
