@@ -35,6 +35,8 @@ export default defineConfig({
     conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions],
   },
   plugins: [onnxruntimeWebFiles()],
+  // Worker mode: the SDK's module Web Worker is code-split like the page.
+  worker: { format: 'es' },
   define: { __MODEL_INTEGRITY__: JSON.stringify(integrity) },
   build: {
     outDir: here('dist'),

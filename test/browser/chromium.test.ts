@@ -184,6 +184,18 @@ describe.skipIf(!hasChromium)('example app (examples/browser) in Chromium', () =
     expect(r.risk).toBeCloseTo(node.data[0]!, 3);
   });
 
+  it('predicts with the same answer when runs move to a Web Worker (the worker switch)', async () => {
+    expect(await setMode(app, 'ok')).toMatch(/Model ready/);
+    const inline = await predict(app, 'user-7');
+    await app.selectOption('#execution', 'worker');
+    expect(await waitForModel(app)).toMatch(/Model ready/);
+    const worker = await predict(app, 'user-7');
+    expect(worker.source).toBe('model');
+    expect(worker).toMatchObject({ version: inline.version, decision: inline.decision, risk: inline.risk });
+    await app.selectOption('#execution', 'inline');
+    expect(await waitForModel(app)).toMatch(/Model ready/);
+  });
+
   it('falls back to the legacy policy when the model URL returns 404', async () => {
     expect(await setMode(app, 'bad-url')).toMatch(/Model failed to load: Could not download model .*missing\.onnx: HTTP 404/);
     const r = await predict(app);

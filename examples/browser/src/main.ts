@@ -1,10 +1,11 @@
 /** Wires the form to the scorer. */
 import type { CreditApplicant } from '../../demo/model/features.js';
-import { createScorer, type Mode } from './scorer.js';
+import { createScorer, type Execution, type Mode } from './scorer.js';
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const form = $<HTMLFormElement>('applicant');
 const mode = $<HTMLSelectElement>('mode');
+const execution = $<HTMLSelectElement>('execution');
 const user = $<HTMLInputElement>('user');
 const button = $<HTMLButtonElement>('predict');
 const status = $<HTMLParagraphElement>('status');
@@ -19,12 +20,16 @@ function start(m: Mode) {
   status.dataset.state = 'loading';
   progress.value = 0;
   let events = 0;
-  const s = createScorer(m, ({ loaded, total }) => {
-    events++;
-    progress.dataset.events = String(events);
-    progress.dataset.loaded = String(loaded);
-    if (total) progress.value = loaded / total;
-  });
+  const s = createScorer(
+    m,
+    ({ loaded, total }) => {
+      events++;
+      progress.dataset.events = String(events);
+      progress.dataset.loaded = String(loaded);
+      if (total) progress.value = loaded / total;
+    },
+    execution.value as Execution,
+  );
   s.ready({ signal: AbortSignal.timeout(15_000) }).then(
     () => {
       if (s !== scorer) return;
@@ -42,11 +47,13 @@ function start(m: Mode) {
   return s;
 }
 
-mode.addEventListener('change', () => {
+const restart = (): void => {
   const old = scorer;
   scorer = start(mode.value as Mode);
   void old.close();
-});
+};
+mode.addEventListener('change', restart);
+execution.addEventListener('change', restart);
 
 function applicant(): CreditApplicant {
   const data = new FormData(form);

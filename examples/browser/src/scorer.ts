@@ -23,6 +23,9 @@ import creditPolicy from '../../legacy-rules/credit-policy.rules.json?raw';
 /** How the model is broken, if at all. */
 export type Mode = 'ok' | 'bad-url' | 'slow' | 'tampered';
 
+/** Where runs execute: on the page's thread, or in a Web Worker (the page stays responsive during a run). */
+export type Execution = 'inline' | 'worker';
+
 /** SHA-256 of `credit-risk.onnx`, computed by `vite.config.ts` at build time. */
 declare const __MODEL_INTEGRITY__: string;
 
@@ -56,7 +59,12 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-function creditModel(version: Version, mode: Mode, onProgress: (p: ModelProgress) => void): Model<CreditApplicant, CreditDecision> {
+function creditModel(
+  version: Version,
+  mode: Mode,
+  onProgress: (p: ModelProgress) => void,
+  execution: Execution,
+): Model<CreditApplicant, CreditDecision> {
   const model = onnxModel<CreditApplicant, CreditDecision>({
     source: mode === 'bad-url' ? new URL('models/missing.onnx', document.baseURI).href : modelUrl,
     integrity: mode === 'tampered' ? TAMPERED_INTEGRITY : __MODEL_INTEGRITY__,
@@ -67,6 +75,8 @@ function creditModel(version: Version, mode: Mode, onProgress: (p: ModelProgress
     wasmPaths: new URL('ort/', document.baseURI).href,
     encode: (a) => ({ features: tensor('float32', toFeatureVector(a), [1, FEATURE_COUNT]) }),
     decode: (out) => decide((out.risk!.data as Float32Array)[0]!, version),
+    execution,
+    ...(execution === 'worker' ? { workers: 1, killAfterMs: 5_000 } : {}),
   });
   if (mode !== 'slow') return model;
   // A stand-in for a model that turned slow: each run waits SLOW_MS first.
@@ -83,10 +93,14 @@ function creditModel(version: Version, mode: Mode, onProgress: (p: ModelProgress
 const legacyPolicy = rules<CreditApplicant, CreditDecision>(creditPolicy);
 
 /** Builds the inference for a mode. */
-export function createScorer(mode: Mode, onProgress: (p: ModelProgress) => void): Inference<CreditApplicant, CreditDecision> {
+export function createScorer(
+  mode: Mode,
+  onProgress: (p: ModelProgress) => void,
+  execution: Execution = 'inline',
+): Inference<CreditApplicant, CreditDecision> {
   return createInference<CreditApplicant, CreditDecision>({
     name: 'credit-risk',
-    versions: { v1: creditModel('v1', mode, onProgress), v2: creditModel('v2', mode, onProgress) },
+    versions: { v1: creditModel('v1', mode, onProgress, execution), v2: creditModel('v2', mode, onProgress, execution) },
     routing: { split: { v1: 50, v2: 50 } },
     timeoutMs: TIMEOUT_MS,
     breaker: { volumeThreshold: 5, errorThresholdPercentage: 50, resetTimeoutMs: 10_000 },
