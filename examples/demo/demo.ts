@@ -161,6 +161,7 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 async function worker(): Promise<void> {
   while (done < REQUESTS) {
     await pause((1000 * CONCURRENCY) / RATE_PER_SECOND);
+    if (done >= REQUESTS) break;
     const phase = phaseNow();
     if (phase.name !== phaseShown) {
       phaseShown = phase.name;
