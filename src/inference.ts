@@ -24,15 +24,16 @@ import {
   formatIssues,
   isGracefulInferenceError,
   isInferenceError,
-  isModelCallError,
   type FailureReason,
   type Issue,
 } from './errors.js';
 import { Emitter, type BreakerState, type InferenceEvents, type Unsubscribe } from './events.js';
 import { runChain, toChain, type ChainLink, type CheckResult } from './fallback/fallback-chain.js';
 import { toIssues, validateOptions, type InferenceOptions, type SchemaLike } from './options.js';
-import { CircuitBreaker, circuitOpenError, type BreakerStats } from './resilience/circuit-breaker.js';
+import { CircuitBreaker, type BreakerStats } from './resilience/circuit-breaker.js';
+import { AttemptContext } from './resilience/attempt-context.js';
 import { DeadlineQueue } from './resilience/deadline-queue.js';
+import { CallerAborted, normalizeError, reasonOf } from './resilience/failure-reason.js';
 import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
 import type { CanaryControls } from './routing/canary.js';
@@ -43,7 +44,7 @@ import { noopInstrumentation, type CallObserver, type Instrumentation } from './
 import { openTelemetry } from './telemetry/otel.js';
 import type { OnnxModelListener } from './models/worker-options.js';
 import type { WorkerReplacedEvent } from './models/worker-pool.js';
-import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route, RunContext } from './types.js';
+import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route } from './types.js';
 
 export type { InferenceOptions } from './options.js';
 
@@ -159,59 +160,6 @@ export interface RouteDecision {
 
 const EMPTY: InferOptions = Object.freeze({});
 
-/**
- * The context a model sees during one attempt. The AbortController is created
- * only if the model reads `signal`, so uncancellable runners (ONNX in-process)
- * pay nothing for it.
- */
-class AttemptContext implements RunContext {
-  private controller: AbortController | undefined;
-  private abortReason: unknown;
-  private aborted = false;
-  private released = false;
-  private onCallerAbort: (() => void) | undefined;
-  constructor(
-    readonly deadline: number,
-    readonly context: InferenceContext | undefined,
-    private readonly callerSignal: AbortSignal | undefined,
-  ) {}
-
-  get signal(): AbortSignal {
-    if (this.controller === undefined) {
-      this.controller = new AbortController();
-      const caller = this.callerSignal;
-      if (this.aborted) this.controller.abort(this.abortReason);
-      else if (caller !== undefined && !this.released) {
-        if (caller.aborted) this.controller.abort(caller.reason);
-        else {
-          this.onCallerAbort = () => this.controller!.abort(caller.reason);
-          caller.addEventListener('abort', this.onCallerAbort, { once: true });
-        }
-      }
-    }
-    return this.controller.signal;
-  }
-
-  /**
-   * Stops listening to the caller's signal once the attempt is over: a
-   * long-lived signal shared by many calls would otherwise collect one
-   * listener per attempt (a leak, and Node's MaxListenersExceededWarning).
-   */
-  release(): void {
-    this.released = true;
-    if (this.onCallerAbort !== undefined) {
-      this.callerSignal!.removeEventListener('abort', this.onCallerAbort);
-      this.onCallerAbort = undefined;
-    }
-  }
-
-  abort(reason: unknown): void {
-    this.aborted = true;
-    this.abortReason = reason;
-    this.controller?.abort(reason);
-  }
-}
-
 /** @internal Per-call state shared by the attempts of one call. */
 interface Call<I> {
   readonly input: I;
@@ -222,30 +170,6 @@ interface Call<I> {
   readonly signal: AbortSignal | undefined;
   readonly observer: CallObserver;
   attempts: number;
-}
-
-/** Wraps errors that happened because the caller aborted, so the breaker does not count them. */
-class CallerAborted {
-  constructor(readonly error: unknown) {}
-}
-
-/** The reason a model-side error maps to. */
-function reasonOf(error: unknown): FailureReason {
-  if (isModelCallError(error)) return error.reason;
-  if (isOpenBreakerError(error)) return 'circuit-open';
-  return 'model-error';
-}
-
-/** opossum's rejection while open (mapped here rather than with an extra promise per call). */
-function isOpenBreakerError(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'EOPENBREAKER';
-}
-
-/** The error a failure reports: ours for an open breaker, the original one for a caller abort. */
-function normalizeError(error: unknown): unknown {
-  if (error instanceof CallerAborted) return error.error;
-  if (isOpenBreakerError(error)) return circuitOpenError();
-  return error;
 }
 
 /**
