@@ -180,6 +180,11 @@ export class ModelInputError extends GracefulInferenceError {
   }
 }
 
+/** True when `e` is a {@link ModelInputError} from any copy of the library. */
+export function isModelInputError(e: unknown): e is ModelInputError {
+  return hasCode(e, 'ERR_MODEL_INPUT');
+}
+
 /** The inference (or the version) was closed. */
 export class ClosedError extends GracefulInferenceError {
   // Spelled out: minifiers rename classes, and error names must stay stable.
@@ -187,6 +192,11 @@ export class ClosedError extends GracefulInferenceError {
   constructor(message = 'The inference is closed') {
     super('ERR_CLOSED', message);
   }
+}
+
+/** True when `e` is a {@link ClosedError} from any copy of the library. */
+export function isClosedError(e: unknown): e is ClosedError {
+  return hasCode(e, 'ERR_CLOSED');
 }
 
 /**

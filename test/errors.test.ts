@@ -148,3 +148,13 @@ describe('formatting', () => {
     ).toBe('timeoutMs: must be positive; unknown key');
   });
 });
+
+describe('guards of the model-input and closed errors', () => {
+  it('recognise their own class only', async () => {
+    const { ModelInputError, ClosedError, isModelInputError, isClosedError } = await import('../src/errors.js');
+    expect(isModelInputError(new ModelInputError('bad feed'))).toBe(true);
+    expect(isModelInputError(new ClosedError())).toBe(false);
+    expect(isClosedError(new ClosedError())).toBe(true);
+    expect(isClosedError({ code: 'ERR_CLOSED' })).toBe(false);
+  });
+});
