@@ -10,10 +10,10 @@
  *   the same bucket picks and routes as Node, progress events, abortable downloads, the cache.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build as viteBuild } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createInference, functionModel, rules } from '../../src/index.js';
@@ -26,25 +26,13 @@ import type { CreditApplicant } from '../../examples/demo/model/features.js';
 import { CREDIT_RISK_PATH, MODELS_DIR, fixturePath, randomRows } from '../fixtures/reference.js';
 import { buildBrowserEntry, scratchDir } from './build-browser-entry.js';
 import type { JsonTensor } from './page/main.js';
+import { hasChromium, launchChromium, warnIfNoChromium } from './chromium-launch.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`[browser tests] skipped: ${CHROMIUM} not found (install Debian's chromium: apt-get install -y chromium)`);
-}
+warnIfNoChromium('browser tests');
 
-/** Flags for Chromium in this sandbox: no network chatter, no GPU, no sandbox (root). */
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 
 let scratch: string;
 let server: StaticServer;
@@ -83,7 +71,7 @@ beforeAll(async () => {
     fixtures: MODELS_DIR,
     demo: dirname(CREDIT_RISK_PATH),
   });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await open('/page/', (p) => p.waitForFunction(() => document.getElementById('state')?.textContent === 'ready'));
   app = await open('/example/', waitForModel);
 }, 120_000);

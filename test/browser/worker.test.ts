@@ -11,27 +11,16 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { build as viteBuild } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { onnxruntimeWebFiles } from '../../examples/browser/vite-plugin-ort.js';
 import { MODELS_DIR, randomRows, reference } from '../fixtures/reference.js';
 import { buildBrowserEntry } from './build-browser-entry.js';
+import { hasChromium, launchChromium, warnIfNoChromium } from './chromium-launch.js';
 import { startStaticServer, type StaticServer } from './static-server.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) console.warn(`[browser worker tests] skipped: ${CHROMIUM} not found (apt-get install -y chromium)`);
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+warnIfNoChromium('browser worker tests');
 
 const src = (path: string): string => fileURLToPath(new URL(`../../src/${path}`, import.meta.url));
 
@@ -180,7 +169,7 @@ beforeAll(async () => {
     build: { outDir: join(scratch, 'worker-dist'), emptyOutDir: true, target: 'es2022', assetsInlineLimit: 0, chunkSizeWarningLimit: 4096 },
   });
   server = await startStaticServer({ page: join(scratch, 'worker-dist'), fixtures: MODELS_DIR });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   page = await browser.newPage();
   page.on('pageerror', (e) => pageErrors.push(e.message));
   await page.goto(`${server.origin}/page/`);
