@@ -170,6 +170,8 @@ interface Call<I> {
   readonly signal: AbortSignal | undefined;
   readonly observer: CallObserver;
   attempts: number;
+  /** The error of the last attempt that reached the model (kept when a retry is then refused by the breaker). */
+  lastError?: unknown;
 }
 
 /**
@@ -504,6 +506,9 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         } catch (e) {
           if (signal?.aborted) throw signal.reason;
           error = normalizeError(e);
+          // A retry refused because the breaker opened meanwhile: the model's own
+          // failure is what happened to this call, not the breaker's refusal.
+          if (call.attempts > 0 && call.lastError !== undefined && reasonOf(error) === 'circuit-open') error = call.lastError;
         }
       }
       const outcome = await this.fallback(slot, call, error, start, route);
@@ -553,6 +558,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     return new Promise<O>((resolve, reject) => {
       let settled = false;
       const fail = (error: unknown): void => {
+        call.lastError = error;
         observer.attemptEnd(n, error, reasonOf(error));
         const aborted = call.signal?.aborted === true;
         // A caller's abort says nothing about the model's health.

@@ -135,8 +135,12 @@ describe('retries', () => {
     const open = build({ retry: { retries: 5, minTimeoutMs: 1, retryIf }, breaker: { volumeThreshold: 2, resetTimeoutMs: 10_000 } });
     open.failTimes(10);
     const outcome = await open.inference.infer(1);
-    expect(outcome).toMatchObject({ reason: 'circuit-open', attempts: 2 });
+    // The breaker opened after the second failure and refused the third attempt: the
+    // call reports what happened to it (the model failed), not the breaker's refusal.
+    expect(outcome).toMatchObject({ reason: 'model-error', attempts: 2 });
     expect(open.model.calls).toHaveLength(2);
+    // A call arriving now is refused outright.
+    expect(await open.inference.infer(2)).toMatchObject({ reason: 'circuit-open', attempts: 0 });
     await open.inference.close();
   });
 
