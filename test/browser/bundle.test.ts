@@ -103,9 +103,9 @@ describe('browser bundle', () => {
   it('the package.json "browser" condition points at dist/browser.js', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       browser: string;
-      exports: { '.': { browser: string } };
+      exports: { '.': { browser: { types: string; default: string } } };
     };
-    expect(pkg.exports['.'].browser).toBe('./dist/browser.js');
+    expect(pkg.exports['.'].browser).toEqual({ types: './dist/browser.d.ts', default: './dist/browser.js' });
     expect(pkg.browser).toBe('./dist/browser.js');
   });
 
