@@ -486,12 +486,7 @@ export class Batcher {
   close(error: Error = new ClosedError('The model is closed')): void {
     if (this.closedError !== undefined) return;
     this.closedError = error;
-    this.disarm();
-    const waiting = this.queue.slice(this.head);
-    this.queue = [];
-    this.head = 0;
-    this.queuedRows = 0;
-    for (const e of waiting) e?.reject(error);
+    this.failQueued(error);
   }
 
   /** Rejects every queued call with `error` (e.g. no worker can be started), keeping the queue open. */
