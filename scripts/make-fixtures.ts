@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AttributeType, DataType, ModelProto } from '../test/fixtures/onnx-format.js';
+import { mulberry32 } from '../test/fixtures/prng.js';
 
 const IR_VERSION = 8;
 const OPSET = 17;
@@ -100,17 +101,6 @@ function model(g: object, doc: string, metadata: Record<string, string> = {}): U
 
 // ---------------------------------------------------------------- weights
 
-/** mulberry32: tiny, fast, and identical on every platform. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Glorot-uniform weights `[fanIn, fanOut]` and small uniform biases. */
 function denseLayer(rand: () => number, fanIn: number, fanOut: number): { w: Float32Array; b: Float32Array } {
@@ -136,7 +126,7 @@ function mlpClassifier(opts: {
   doc: string;
 }): Uint8Array {
   const [inDim, hidden, outDim] = opts.dims;
-  const rand = prng(opts.seed);
+  const rand = mulberry32(opts.seed);
   const l1 = denseLayer(rand, inDim, hidden);
   const l2 = denseLayer(rand, hidden, outDim);
   return model(
@@ -198,7 +188,7 @@ function midMlp(): Uint8Array {
 
 /** `probs = Softmax(Sqrt(x) @ W + b)`: any negative feature makes its row NaN. */
 function nanModel(): Uint8Array {
-  const rand = prng(0x7e57_0003);
+  const rand = mulberry32(0x7e57_0003);
   const l = denseLayer(rand, 8, 2);
   return model(
     graph({
@@ -230,7 +220,7 @@ export const SLOW_MATRIX_SIDE = 512;
  */
 function slowModel(): Uint8Array {
   const n = SLOW_MATRIX_SIDE;
-  const rand = prng(0x7e57_0004);
+  const rand = mulberry32(0x7e57_0004);
   const l1 = denseLayer(rand, 8, 16);
   const l2 = denseLayer(rand, 16, 2);
   const body = graph({
