@@ -1,9 +1,10 @@
 /**
- * The options of `createInference`, validated with zod at construction so a
+ * The options of `createInference`, validated with zod/mini at construction so a
  * misconfiguration fails at once with the path of the bad field.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigurationError, type Issue } from './errors.js';
+import { checkSchema, type CheckableSchema } from './schema-check.js';
 import type { BreakerOptions } from './resilience/circuit-breaker.js';
 import type { RetryOptions } from './resilience/retry.js';
 import type { RoutingOptions } from './routing/routing-options.js';
@@ -53,11 +54,12 @@ export interface InferenceOptions<I, O> {
   readonly routing?: RoutingOptions<I, O>;
 }
 
-const fn = (what = 'a function') => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `expected ${what}` });
+const fn = (what = 'a function') =>
+  z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: `expected ${what}` });
 
 const schemaLike = z.custom<SchemaLike<unknown>>(
   (v) => typeof v === 'object' && v !== null && typeof (v as { safeParse?: unknown }).safeParse === 'function',
-  { message: 'expected a zod schema (an object with safeParse)' },
+  { error: 'expected a zod schema (an object with safeParse)' },
 );
 
 const modelLike = z.custom<Model<unknown, unknown>>(
@@ -67,40 +69,46 @@ const modelLike = z.custom<Model<unknown, unknown>>(
     typeof (v as Model<unknown, unknown>).run === 'function' &&
     typeof (v as Model<unknown, unknown>).load === 'function' &&
     typeof (v as Model<unknown, unknown>).close === 'function',
-  { message: 'expected a model (from functionModel, onnxModel, rulesModel...)' },
+  { error: 'expected a model (from functionModel, onnxModel, rulesModel...)' },
 );
 
-const positiveMs = z.number().finite().positive();
+// zod 4's number() already refuses NaN and the infinities.
+const positiveMs = z.number().check(z.positive());
+const percent = z.number().check(z.gt(0), z.lte(100));
+const opt = z.optional;
 
-const breakerSchema = z
-  .object({
-    errorThresholdPercentage: z.number().gt(0).max(100).optional(),
-    volumeThreshold: z.number().int().min(0).optional(),
-    resetTimeoutMs: positiveMs.optional(),
-    rollingWindowMs: positiveMs.optional(),
-    slowCallMs: positiveMs.optional(),
-    slowCallRatePercent: z.number().gt(0).max(100).optional(),
-  })
-  .strict();
+const breakerSchema = z.strictObject({
+  errorThresholdPercentage: opt(percent),
+  volumeThreshold: opt(z.int().check(z.gte(0))),
+  resetTimeoutMs: opt(positiveMs),
+  rollingWindowMs: opt(positiveMs),
+  slowCallMs: opt(positiveMs),
+  slowCallRatePercent: opt(percent),
+});
 
 const retrySchema = z
-  .object({
-    retries: z.number().int().min(0).max(100).optional(),
-    minTimeoutMs: z.number().finite().min(0).optional(),
-    maxTimeoutMs: z.number().finite().min(0).optional(),
-    factor: z.number().finite().min(1).optional(),
-    retryIf: fn().optional(),
+  .strictObject({
+    retries: opt(z.int().check(z.gte(0), z.lte(100))),
+    minTimeoutMs: opt(z.number().check(z.gte(0))),
+    maxTimeoutMs: opt(z.number().check(z.gte(0))),
+    factor: opt(z.number().check(z.gte(1))),
+    retryIf: opt(fn()),
   })
-  .strict()
-  .refine((r) => r.minTimeoutMs === undefined || r.maxTimeoutMs === undefined || r.minTimeoutMs <= r.maxTimeoutMs, {
-    message: 'minTimeoutMs must not exceed maxTimeoutMs',
-    path: ['minTimeoutMs'],
-  });
+  .check(
+    z.refine((r) => r.minTimeoutMs === undefined || r.maxTimeoutMs === undefined || r.minTimeoutMs <= r.maxTimeoutMs, {
+      error: 'minTimeoutMs must not exceed maxTimeoutMs',
+      path: ['minTimeoutMs'],
+    }),
+  );
 
-const handlerObject = z
-  .object({ name: z.string().min(1), handle: fn() }, { error: 'expected a fallback handler: a function or { name, handle }' })
-  .passthrough();
-const handlerSchema = z.preprocess((v) => (typeof v === 'function' ? { name: 'function', handle: v } : v), handlerObject);
+const handlerObject = z.looseObject(
+  { name: z.string().check(z.minLength(1)), handle: fn() },
+  { error: 'expected a fallback handler: a function or { name, handle }' },
+);
+const handlerSchema = z.pipe(
+  z.transform((v: unknown) => (typeof v === 'function' ? { name: 'function', handle: v } : v)),
+  handlerObject,
+);
 const handlerList = z.array(handlerSchema);
 
 /**
@@ -110,11 +118,13 @@ const handlerList = z.array(handlerSchema);
  * branch first keeps the path of the bad field (`retry.retryIf`,
  * `fallback[0].name`). `pick` returns undefined for an accepted value.
  */
-const byShape = (pick: (v: unknown) => z.ZodType | undefined) =>
-  z.unknown().superRefine((v, ctx) => {
-    const r = pick(v)?.safeParse(v);
-    if (r && !r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
-  });
+const byShape = (pick: (v: unknown) => CheckableSchema | undefined) =>
+  z.unknown().check(
+    z.superRefine((v, ctx) => {
+      const schema = pick(v);
+      if (schema) for (const i of checkSchema(schema, v)) ctx.addIssue({ code: 'custom', message: i.message, path: [...i.path] });
+    }),
+  );
 
 const fallbackSchema = byShape((v) => (Array.isArray(v) ? handlerList : handlerSchema));
 
@@ -122,39 +132,40 @@ const fallbackSchema = byShape((v) => (Array.isArray(v) ? handlerList : handlerS
 const extensionKeys = ['routing'] as const;
 
 const optionsSchema = z
-  .object({
-    name: z.string().min(1),
-    versions: z.record(z.string().min(1), modelLike).refine((v) => Object.keys(v).length > 0, {
-      message: 'at least one version is required',
-    }),
-    defaultVersion: z.string().min(1).optional(),
-    input: schemaLike.optional(),
-    output: schemaLike.optional(),
-    timeoutMs: positiveMs.optional(),
-    breaker: byShape((v) => (v === false ? undefined : breakerSchema)).optional(),
-    retry: byShape((v) => (v === false ? undefined : retrySchema)).optional(),
-    accept: fn().optional(),
-    fallback: fallbackSchema.optional(),
-    fallbackTimeoutMs: positiveMs.optional(),
-    maxConcurrency: z.number().int().positive().optional(),
-    instrumentation: z
-      .custom<Instrumentation | false>(
+  .strictObject({
+    name: z.string().check(z.minLength(1)),
+    versions: z.record(z.string().check(z.minLength(1)), modelLike).check(
+      z.refine((v) => Object.keys(v).length > 0, { error: 'at least one version is required' }),
+    ),
+    defaultVersion: opt(z.string().check(z.minLength(1))),
+    input: opt(schemaLike),
+    output: opt(schemaLike),
+    timeoutMs: opt(positiveMs),
+    breaker: opt(byShape((v) => (v === false ? undefined : breakerSchema))),
+    retry: opt(byShape((v) => (v === false ? undefined : retrySchema))),
+    accept: opt(fn()),
+    fallback: opt(fallbackSchema),
+    fallbackTimeoutMs: opt(positiveMs),
+    maxConcurrency: opt(z.int().check(z.positive())),
+    instrumentation: opt(
+      z.custom<Instrumentation | false>(
         (v) => v === false || (typeof v === 'object' && v !== null && typeof (v as Instrumentation).startCall === 'function'),
-        { message: 'expected an Instrumentation (e.g. openTelemetry()) or false' },
-      )
-      .optional(),
-    ...Object.fromEntries(extensionKeys.map((k) => [k, z.unknown().optional()])),
+        { error: 'expected an Instrumentation (e.g. openTelemetry()) or false' },
+      ),
+    ),
+    ...Object.fromEntries(extensionKeys.map((k) => [k, opt(z.unknown())])),
   })
-  .strict()
-  .superRefine((o, ctx) => {
-    if (o.defaultVersion !== undefined && !(o.defaultVersion in o.versions)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaultVersion'],
-        message: `unknown version "${o.defaultVersion}" (versions: ${Object.keys(o.versions).join(', ')})`,
-      });
-    }
-  });
+  .check(
+    z.superRefine((o, ctx) => {
+      if (o.defaultVersion !== undefined && !(o.defaultVersion in o.versions)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['defaultVersion'],
+          message: `unknown version "${o.defaultVersion}" (versions: ${Object.keys(o.versions).join(', ')})`,
+        });
+      }
+    }),
+  );
 
 /** Converts zod issues into the library's issue shape. */
 export function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Issue[] {
@@ -166,6 +177,6 @@ export function toIssues(issues: readonly { path: readonly PropertyKey[]; messag
 
 /** Validates `createInference` options; throws `ConfigurationError` listing every bad field. */
 export function validateOptions<I, O>(options: InferenceOptions<I, O>): void {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) throw new ConfigurationError('createInference options', toIssues(result.error.issues));
+  const issues = checkSchema(optionsSchema, options);
+  if (issues.length) throw new ConfigurationError('createInference options', issues);
 }

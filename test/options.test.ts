@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import * as zm from 'zod/mini';
 import { ConfigurationError, isConfigurationError, type Issue } from '../src/errors.js';
 import { createInference, type InferenceOptions } from '../src/inference.js';
 import { functionModel } from '../src/models/function-model.js';
@@ -133,6 +134,26 @@ describe('createInference options', () => {
     );
     expect(error.message).toContain('breaker.resetTimeoutMs');
     expect(error.message).toContain('timeoutMs');
+  });
+
+  it('words the reason of each bad field (the SDK builds its schemas with zod/mini, which has no locale)', () => {
+    const error = configError({ timeoutMs: '50', maxConcurrency: 0, breaker: { volumeThreshold: 1.5 }, retry: { attempts: 3 } });
+    expect(error.issues).toEqual(
+      expect.arrayContaining([
+        { path: ['timeoutMs'], message: 'Invalid input: expected number, received string' },
+        { path: ['maxConcurrency'], message: 'Too small: expected number to be >0' },
+        { path: ['breaker', 'volumeThreshold'], message: 'Invalid input: expected int, received number' },
+        { path: ['retry'], message: 'Unrecognized key: "attempts"' },
+      ]),
+    );
+    for (const issue of error.issues) expect(issue.message).not.toBe('Invalid input');
+  });
+
+  it('accepts zod/mini schemas as input and output, as well as classic ones', async () => {
+    const inference = createInference<number, number>({ ...base, input: zm.number(), output: zm.number().check(zm.gte(0)) });
+    expect((await inference.infer(2)).value).toBe(4);
+    await expect(inference.infer('2' as unknown as number)).rejects.toThrow(/Invalid input/);
+    await inference.close();
   });
 
   it('rejects a missing or non-object options argument with a ConfigurationError', () => {

@@ -6,8 +6,9 @@
  * problem, each with its JSON path (`rules[3].when: unknown operator "gte"`),
  * so one load reports everything wrong with a file.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { RulesError, formatIssues, type Issue } from '../errors.js';
+import { checkSchemaRaw } from '../schema-check.js';
 import {
   DEFAULT_LOGIC_LIMITS,
   analyzeLogic,
@@ -95,26 +96,25 @@ export interface RuleSetValidationOptions {
 
 const ID_MAX = 200;
 
+const idString = () =>
+  z.string().check(z.minLength(1, 'must not be empty'), z.maxLength(ID_MAX, `must be at most ${ID_MAX} characters`));
+
 const ruleShape = z.strictObject({
-  id: z
-    .string()
-    .min(1, 'must not be empty')
-    .max(ID_MAX, `must be at most ${ID_MAX} characters`)
-    .refine((id) => id !== DEFAULT_RULE_ID, `"${DEFAULT_RULE_ID}" is reserved for the rule set's default answer`),
-  description: z.string().optional(),
+  id: idString().check(z.refine((id) => id !== DEFAULT_RULE_ID, `"${DEFAULT_RULE_ID}" is reserved for the rule set's default answer`)),
+  description: z.optional(z.string()),
   // Presence and content of when/then are checked by the JsonLogic walk, with better messages.
-  when: z.unknown().optional(),
-  then: z.unknown().optional(),
+  when: z.optional(z.unknown()),
+  then: z.optional(z.unknown()),
 });
 
 const ruleSetShape = z.strictObject({
-  $schema: z.string().optional(),
-  name: z.string().min(1, 'must not be empty').max(ID_MAX, `must be at most ${ID_MAX} characters`),
-  version: z.string().optional(),
-  description: z.string().optional(),
+  $schema: z.optional(z.string()),
+  name: idString(),
+  version: z.optional(z.string()),
+  description: z.optional(z.string()),
   // Items are checked one by one below, so a bad rule never hides the others.
   rules: z.array(z.unknown()),
-  default: z.unknown().optional(),
+  default: z.optional(z.unknown()),
 });
 
 const RULE_KEYS = 'id, description, when, then';
@@ -279,8 +279,7 @@ export function validateRuleSet(source: unknown, options: RuleSetValidationOptio
     throw rulesLoadError(undefined, [{ path: [], message: `expected a rule set object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'array' : typeof raw}` }]);
   }
   const issues: Issue[] = [];
-  const shape = ruleSetShape.safeParse(raw);
-  if (!shape.success) issues.push(...schemaIssues(shape.error.issues, [], RULE_SET_KEYS));
+  issues.push(...schemaIssues(checkSchemaRaw(ruleSetShape, raw), [], RULE_SET_KEYS));
   const name = typeof raw.name === 'string' && raw.name ? raw.name : undefined;
 
   let totalNodes = 0;
@@ -296,8 +295,7 @@ export function validateRuleSet(source: unknown, options: RuleSetValidationOptio
           issues.push({ path, message: `expected a rule object, got ${rule === null ? 'null' : Array.isArray(rule) ? 'array' : typeof rule}` });
           return;
         }
-        const r = ruleShape.safeParse(rule);
-        if (!r.success) issues.push(...schemaIssues(r.error.issues, path, RULE_KEYS));
+        issues.push(...schemaIssues(checkSchemaRaw(ruleShape, rule), path, RULE_KEYS));
         if (typeof rule.id === 'string') {
           const first = seen.get(rule.id);
           if (first !== undefined) issues.push({ path: [...path, 'id'], message: `duplicate id "${rule.id}" (also rules[${first}])` });

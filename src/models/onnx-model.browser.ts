@@ -9,7 +9,8 @@
  * application's bundler), and never bundled into this SDK, so the bundler
  * emits its `.wasm` files itself.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { checkSchema } from '../schema-check.js';
 import { ConfigurationError, ModelLoadError, isConfigurationError, type Issue } from '../errors.js';
 import type { RunContext } from '../types.js';
 import { fetchModelBytes, parseIntegrity, verifyIntegrity, type ModelProgress } from './model-source.js';
@@ -79,36 +80,36 @@ const BROWSER_KEYS = ['onProgress', 'cache', 'integrity', 'wasmPaths', 'numThrea
 
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: 'expected a function' });
 
-const integritySchema = z.string().refine(
-  (v) => {
-    try {
-      parseIntegrity(v);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { error: 'expected "sha256-<base64>" (or sha384/sha512) or 64 hex digits' },
+const integritySchema = z.string().check(
+  z.refine(
+    (v) => {
+      try {
+        parseIntegrity(v);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { error: 'expected "sha256-<base64>" (or sha384/sha512) or 64 hex digits' },
+  ),
 );
 
+const nonEmpty = z.string().check(z.minLength(1));
+
 const browserSchema = z.strictObject({
-  onProgress: fn.optional(),
-  cache: z.union([z.boolean(), z.string().min(1)]).optional(),
-  integrity: integritySchema.optional(),
-  wasmPaths: z.union([z.string().min(1), z.record(z.string(), z.string())]).optional(),
-  numThreads: z.number().int().min(0).optional(),
-  runtime: z
-    .custom<OrtWebRuntime>(
+  onProgress: z.optional(fn),
+  cache: z.optional(z.union([z.boolean(), nonEmpty])),
+  integrity: z.optional(integritySchema),
+  wasmPaths: z.optional(z.union([nonEmpty, z.record(z.string(), z.string())])),
+  numThreads: z.optional(z.int().check(z.gte(0))),
+  runtime: z.optional(
+    z.custom<OrtWebRuntime>(
       (v) => typeof v === 'function' || (typeof v === 'object' && v !== null && 'InferenceSession' in v && 'Tensor' in v),
       { error: 'expected the onnxruntime-web module or a function importing it' },
-    )
-    .optional(),
-  fetch: fn.optional(),
+    ),
+  ),
+  fetch: z.optional(fn),
 });
-
-function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Issue[] {
-  return issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message }));
-}
 
 function split<I, O>(options: BrowserOnnxModelOptions<I, O>): [Record<string, unknown>, OnnxModelOptions<I, O>] {
   const browser: Record<string, unknown> = {};
@@ -127,8 +128,7 @@ function validate<I, O>(options: BrowserOnnxModelOptions<I, O>): [BrowserOnlyOpt
   }
   const [browser, core] = split(options);
   const issues: Issue[] = [];
-  const parsed = browserSchema.safeParse(browser);
-  if (!parsed.success) issues.push(...toIssues(parsed.error.issues));
+  issues.push(...checkSchema(browserSchema, browser));
   try {
     validateOnnxModelOptions(core);
   } catch (error) {

@@ -3,14 +3,14 @@
  * warmup, encode -> run -> decode, and close. A runtime binding (Node, web,
  * a test double) supplies the onnxruntime module and the source loader.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { checkSchema } from '../schema-check.js';
 import {
   ClosedError,
   ConfigurationError,
   ModelCallError,
   ModelLoadError,
   isGracefulInferenceError,
-  type Issue,
 } from '../errors.js';
 import type { Model, RunContext } from '../types.js';
 import type { Batcher } from './batcher.js';
@@ -85,29 +85,25 @@ export interface OnnxModel<I, O> extends Model<I, O> {
 const fn = z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: 'expected a function' });
 
 const optionsSchema = z.strictObject({
-  source: z.union([z.string().min(1), z.instanceof(URL), z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)], {
+  source: z.union([z.string().check(z.minLength(1)), z.instanceof(URL), z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)], {
     error: 'expected a file path, a URL, a Uint8Array or an ArrayBuffer',
   }),
-  sessionOptions: z
-    .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+  sessionOptions: z.optional(
+    z.custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
       error: 'expected an object (onnxruntime SessionOptions)',
-    })
-    .optional(),
+    }),
+  ),
   encode: fn,
   decode: fn,
-  warmup: z.unknown().optional(),
+  warmup: z.optional(z.unknown()),
   ...executionOptionsShape,
 });
 
-function toIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): Issue[] {
-  return issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'number' ? p : String(p))), message: i.message }));
-}
-
 /** Validates `onnxModel` options; throws {@link ConfigurationError} listing every bad field. */
 export function validateOnnxModelOptions(options: unknown): void {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) throw new ConfigurationError('onnxModel options', toIssues(result.error.issues));
-  const issues = executionIssues(result.data as ExecutionOptions);
+  const invalid = checkSchema(optionsSchema, options);
+  if (invalid.length) throw new ConfigurationError('onnxModel options', invalid);
+  const issues = executionIssues(options as ExecutionOptions);
   if (issues.length > 0) throw new ConfigurationError('onnxModel options', issues);
 }
 

@@ -3,7 +3,7 @@
  * bound), their validation and the status a model reports about them.
  * Runtime-agnostic.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { BatcherStats, BatchingOptions } from './batcher.js';
 import type { WorkerPoolStats, WorkerReplacedEvent } from './worker-pool.js';
 
@@ -89,22 +89,22 @@ export const DEFAULT_KILL_AFTER_MS = 5_000;
 /** Default of `batching.maxDelayMs`. */
 export const DEFAULT_MAX_DELAY_MS = 1;
 
-const positiveInt = (max: number) => z.number().int().min(1).max(max);
+const positiveInt = (max: number) => z.int().check(z.gte(1), z.lte(max));
 
-/** The zod fields of {@link ExecutionOptions}, merged into the `onnxModel` options schema. */
+/** The zod/mini fields of {@link ExecutionOptions}, merged into the `onnxModel` options schema. */
 export const executionOptionsShape = {
-  execution: z.enum(['inline', 'worker']).optional(),
-  workers: positiveInt(256).optional(),
-  isolation: z.enum(['thread', 'process']).optional(),
-  killAfterMs: z.number().positive().max(2_147_483_647).optional(),
-  batching: z
-    .strictObject({
+  execution: z.optional(z.enum(['inline', 'worker'])),
+  workers: z.optional(positiveInt(256)),
+  isolation: z.optional(z.enum(['thread', 'process'])),
+  killAfterMs: z.optional(z.number().check(z.positive(), z.lte(2_147_483_647))),
+  batching: z.optional(
+    z.strictObject({
       maxBatchSize: positiveInt(1 << 20),
-      maxDelayMs: z.number().min(0).max(60_000).optional(),
-    })
-    .optional(),
-  maxQueue: z.union([z.number().int().min(1), z.literal(Number.POSITIVE_INFINITY)]).optional(),
-  onEvent: z.custom<OnnxModelListener>((v) => typeof v === 'function', { error: 'expected a function' }).optional(),
+      maxDelayMs: z.optional(z.number().check(z.gte(0), z.lte(60_000))),
+    }),
+  ),
+  maxQueue: z.optional(z.union([z.int().check(z.gte(1)), z.literal(Number.POSITIVE_INFINITY)])),
+  onEvent: z.optional(z.custom<OnnxModelListener>((v) => typeof v === 'function', { error: 'expected a function' })),
 };
 
 /**

@@ -1,12 +1,13 @@
 /**
- * Validation of the `routing` option: structure with zod, plus every version
+ * Validation of the `routing` option: structure with zod/mini, plus every version
  * name checked against the inference's versions, so a typo fails at
  * construction with the path of the bad field (`routing.split.v3`,
  * `routing.canary.version`...).
  */
-import { z } from 'zod';
-import { ConfigurationError, type Issue } from '../errors.js';
+import * as z from 'zod/mini';
+import { ConfigurationError } from '../errors.js';
 import { validateLogic } from '../fallback/json-logic.js';
+import { checkSchema } from '../schema-check.js';
 import { MAX_TOTAL_WEIGHT } from './fractional.js';
 import type { RoutingOptions } from './routing-options.js';
 
@@ -19,9 +20,12 @@ export interface RoutingSchemaContext {
 }
 
 const fn = (what: string) =>
-  z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `expected ${what}` });
+  z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { error: `expected ${what}` });
 
-const rate = z.number().min(0).max(1);
+const rate = z.number().check(z.gte(0), z.lte(1));
+const opt = z.optional;
+const nonEmpty = () => z.string().check(z.minLength(1));
+const atLeast1 = () => z.int().check(z.gte(1));
 
 /**
  * The zod schema of the `routing` option for an inference with the given
@@ -31,12 +35,9 @@ export function routingSchema(ctx: RoutingSchemaContext) {
   const known = new Set(ctx.versions);
   const list = ctx.versions.join(', ');
   const unknown = (v: string) => `unknown version "${v}" (versions: ${list})`;
-  const version = z
-    .string()
-    .min(1)
-    .refine((v) => known.has(v), { error: (iss) => unknown(String(iss.input)) });
+  const version = nonEmpty().check(z.refine((v) => known.has(v), { error: (iss) => unknown(String(iss.input)) }));
   // Checked by hand rather than with a zod union, whose errors would only say "Invalid input".
-  const split = z.unknown().superRefine((s, c) => {
+  const split = z.unknown().check(z.superRefine((s, c) => {
     let entries: [unknown, unknown, (string | number)[]][];
     if (Array.isArray(s)) {
       entries = [];
@@ -73,88 +74,81 @@ export function routingSchema(ctx: RoutingSchemaContext) {
     }
     if (total <= 0) c.addIssue({ code: 'custom', message: 'the weights must not all be 0' });
     if (total > MAX_TOTAL_WEIGHT) c.addIssue({ code: 'custom', message: `the weights must add up to at most ${MAX_TOTAL_WEIGHT}` });
-  });
+  }));
 
   const targeting = z.array(
-    z
-      .object({
-        when: z.unknown().superRefine((expr, c) => {
+    z.strictObject({
+      when: z.unknown().check(
+        z.superRefine((expr, c) => {
           if (expr === undefined) {
             c.addIssue({ code: 'custom', message: 'expected a JsonLogic condition' });
             return;
           }
           for (const issue of validateLogic(expr, [])) c.addIssue({ code: 'custom', path: [...issue.path], message: issue.message });
         }),
-        version,
-      })
-      .strict(),
+      ),
+      version,
+    }),
   );
 
-  const flag = z
-    .object({
-      client: z.custom<object>(
-        (v) =>
-          typeof v === 'object' &&
-          v !== null &&
-          (typeof (v as { getStringDetails?: unknown }).getStringDetails === 'function' ||
-            typeof (v as { getStringValue?: unknown }).getStringValue === 'function'),
-        { message: 'expected an OpenFeature client (with getStringDetails or getStringValue)' },
-      ),
-      key: z.string().min(1),
-    })
-    .strict();
+  const flag = z.strictObject({
+    client: z.custom<object>(
+      (v) =>
+        typeof v === 'object' &&
+        v !== null &&
+        (typeof (v as { getStringDetails?: unknown }).getStringDetails === 'function' ||
+          typeof (v as { getStringValue?: unknown }).getStringValue === 'function'),
+      { error: 'expected an OpenFeature client (with getStringDetails or getStringValue)' },
+    ),
+    key: nonEmpty(),
+  });
 
-  const shadow = z
-    .object({
-      version,
-      sampleRate: rate.optional(),
-      compare: fn('a function (primary, shadow, input) => boolean').optional(),
-      maxConcurrent: z.number().int().min(1).optional(),
-    })
-    .strict();
+  const shadow = z.strictObject({
+    version,
+    sampleRate: opt(rate),
+    compare: opt(fn('a function (primary, shadow, input) => boolean')),
+    maxConcurrent: opt(atLeast1()),
+  });
 
-  const checks = z
-    .object({
-      maxErrorRate: rate.optional(),
-      maxFallbackRate: rate.optional(),
-      maxLatencyP99Ms: z.number().finite().positive().optional(),
-      maxLatencyRatio: z.number().finite().positive().optional(),
-    })
-    .strict();
+  const checks = z.strictObject({
+    maxErrorRate: opt(rate),
+    maxFallbackRate: opt(rate),
+    maxLatencyP99Ms: opt(z.number().check(z.positive())),
+    maxLatencyRatio: opt(z.number().check(z.positive())),
+  });
 
-  const canary = z
-    .object({
-      version,
-      baseline: version.optional(),
-      steps: z
-        .array(z.number().gt(0, 'steps are percentages in (0, 100]').max(100, 'steps are percentages in (0, 100]'))
-        .min(1)
-        .superRefine((steps, c) => {
+  const percentage = 'steps are percentages in (0, 100]';
+  const canary = z.strictObject({
+    version,
+    baseline: opt(version),
+    steps: opt(
+      z.array(z.number().check(z.gt(0, percentage), z.lte(100, percentage))).check(
+        z.minLength(1),
+        z.superRefine((steps, c) => {
           for (let i = 1; i < steps.length; i++) {
             if (steps[i]! <= steps[i - 1]!) c.addIssue({ code: 'custom', path: [i], message: 'steps must increase' });
           }
-        })
-        .optional(),
-      minRequestsPerStep: z.number().int().min(1).optional(),
-      intervalMs: z.number().finite().min(0).optional(),
-      checks: checks.optional(),
-      failureLimit: z.number().int().min(1).optional(),
-    })
-    .strict();
+        }),
+      ),
+    ),
+    minRequestsPerStep: opt(atLeast1()),
+    intervalMs: opt(z.number().check(z.gte(0))),
+    checks: opt(checks),
+    failureLimit: opt(atLeast1()),
+  });
 
   return z
-    .object({
-      defaultVersion: version.optional(),
-      split: split.optional(),
-      key: fn('a function (input, context) => string | undefined').optional(),
-      flagKey: z.string().min(1).optional(),
-      targeting: targeting.optional(),
-      flag: flag.optional(),
-      shadow: shadow.optional(),
-      canary: canary.optional(),
+    .strictObject({
+      defaultVersion: opt(version),
+      split: opt(split),
+      key: opt(fn('a function (input, context) => string | undefined')),
+      flagKey: opt(nonEmpty()),
+      targeting: opt(targeting),
+      flag: opt(flag),
+      shadow: opt(shadow),
+      canary: opt(canary),
     })
-    .strict()
-    .superRefine((r, issues) => {
+    .check(z.superRefine((r, issues) => {
       const defaultVersion = r.defaultVersion ?? ctx.defaultVersion;
       if (r.defaultVersion === undefined && !known.has(defaultVersion)) {
         issues.addIssue({
@@ -173,15 +167,7 @@ export function routingSchema(ctx: RoutingSchemaContext) {
           message: `the canary must differ from its baseline ("${baseline}")`,
         });
       }
-    });
-}
-
-/** Zod issues as the library's issues, under `prefix`. */
-function issuesOf(error: z.ZodError, prefix: readonly (string | number)[]): Issue[] {
-  return error.issues.map((i) => ({
-    path: [...prefix, ...i.path.map((p) => (typeof p === 'number' ? p : String(p)))],
-    message: i.message,
-  }));
+    }));
 }
 
 /**
@@ -196,8 +182,8 @@ export function validateRouting<I, O>(
   what = 'routing',
   prefix: readonly (string | number)[] = ['routing'],
 ): RoutingOptions<I, O> {
-  const result = routingSchema(ctx).safeParse(routing);
-  if (!result.success) throw new ConfigurationError(what, issuesOf(result.error, prefix));
+  const issues = checkSchema(routingSchema(ctx), routing, prefix);
+  if (issues.length) throw new ConfigurationError(what, issues);
   // The parsed copy would drop nothing but may reorder; keep the caller's object (functions, client identity).
   return routing as RoutingOptions<I, O>;
 }

@@ -26,10 +26,10 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { ConfigurationError, isGracefulInferenceError, isInferenceError, type FailureReason } from '../errors.js';
 import type { BreakerState } from '../events.js';
-import { toIssues } from '../options.js';
+import { checkSchema } from '../schema-check.js';
 import type { InferenceContext, Outcome, Route } from '../types.js';
 import { noopObserver, type CallObserver, type Instrumentation, type ShadowResult } from './instrumentation.js';
 
@@ -137,19 +137,17 @@ const NOOP_COUNTER = createNoopMeter().createCounter('noop');
 
 const providerSchema = (method: string) =>
   z.custom<object>((v) => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[method] === 'function', {
-    message: `expected an object with ${method}()`,
+    error: `expected an object with ${method}()`,
   });
 
-const optionsSchema = z
-  .object({
-    tracerProvider: providerSchema('getTracer').optional(),
-    meterProvider: providerSchema('getMeter').optional(),
-    recordInput: z.custom<(input: unknown) => Attributes>((v) => typeof v === 'function', { message: 'expected a function' }).optional(),
-    recordExceptions: z.boolean().optional(),
-    spans: z.boolean().optional(),
-    metrics: z.boolean().optional(),
-  })
-  .strict();
+const optionsSchema = z.strictObject({
+  tracerProvider: z.optional(providerSchema('getTracer')),
+  meterProvider: z.optional(providerSchema('getMeter')),
+  recordInput: z.optional(z.custom<(input: unknown) => Attributes>((v) => typeof v === 'function', { error: 'expected a function' })),
+  recordExceptions: z.optional(z.boolean()),
+  spans: z.optional(z.boolean()),
+  metrics: z.optional(z.boolean()),
+});
 
 /** The instruments of one meter, created once per meter provider. */
 interface Instruments {
@@ -659,7 +657,7 @@ class OtelInstrumentation implements Instrumentation {
  * @throws ConfigurationError when an option is invalid, with the path of the bad field.
  */
 export function openTelemetry(options: OpenTelemetryOptions = {}): Instrumentation {
-  const result = optionsSchema.safeParse(options);
-  if (!result.success) throw new ConfigurationError('openTelemetry options', toIssues(result.error.issues));
+  const issues = checkSchema(optionsSchema, options);
+  if (issues.length) throw new ConfigurationError('openTelemetry options', issues);
   return new OtelInstrumentation(options);
 }
