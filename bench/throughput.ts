@@ -11,16 +11,14 @@
  * worker with batching at least 4x. Contenders run interleaved in short
  * windows and the median window counts, so machine noise hits all alike.
  *
- * Run alone: `tsx bench/throughput.ts`.
+ * Run alone: `npm run build && tsx bench/throughput.ts`.
  */
 import * as ort from 'onnxruntime-node';
 import { fileURLToPath } from 'node:url';
-import { createInference } from '../src/inference.js';
-import { onnxModel } from '../src/models/onnx-model.node.js';
-import type { OnnxModel, OnnxModelOptions } from '../src/models/onnx-model.js';
-import { tensor, type TensorData } from '../src/models/tensor.js';
-import type { Model, RunContext } from '../src/types.js';
 import { percentile } from './harness.js';
+// The built package (dist/), as users run it, for every contender alike (and
+// its worker entry is the built one too): see bench/sdk.ts.
+import { createInference, onnxModel, tensor, type Model, type OnnxModel, type OnnxModelOptions, type RunContext, type TensorData } from './sdk.js';
 
 const CALLERS = 32;
 const WINDOW_MS = 250;

@@ -8,15 +8,13 @@
  * In worker mode the thread stays free and the fallback comes at the deadline.
  * Target: worker mode p99 within deadline + 5 ms.
  *
- * Run alone: `tsx bench/time-to-fallback.ts`.
+ * Run alone: `npm run build && tsx bench/time-to-fallback.ts`.
  */
 import { fileURLToPath } from 'node:url';
-import { createInference, type Inference } from '../src/inference.js';
-import { onnxModel } from '../src/models/onnx-model.node.js';
-import type { OnnxModelOptions } from '../src/models/onnx-model.js';
-import { tensor } from '../src/models/tensor.js';
 import { calibrateSlowModel } from '../test/fixtures/reference.js';
 import { percentile } from './harness.js';
+// The built package (dist/), as users run it: see bench/sdk.ts.
+import { createInference, onnxModel, tensor, type Inference, type OnnxModelOptions } from './sdk.js';
 
 const DEADLINE_MS = 20;
 const RUN_MS = 60;
