@@ -662,7 +662,12 @@ class InferenceImpl<I, O> implements Inference<I, O> {
 
   async ready(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.closed) throw new ClosedError(`Inference "${this.name}" is closed`);
-    await Promise.all([...this.slots.values()].map((slot) => slot.model.load(options)));
+    await Promise.all([
+      ...[...this.slots.values()].map((slot) => slot.model.load(options)),
+      // Rule sets and targeting: the JsonLogic engine, loaded on demand since construction.
+      this.router.ready(),
+      ...this.chain.map((link) => link.ready?.()),
+    ]);
   }
 
   status(): InferenceStatus {

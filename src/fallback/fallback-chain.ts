@@ -12,6 +12,8 @@ import type { FallbackAnswer, FallbackHandler, Failure } from '../types.js';
 export interface ChainLink<I, O> {
   readonly name: string;
   run(input: I, failure: Failure): Promise<FallbackAnswer<O>>;
+  /** The handler's own `ready()` (rule sets: the JsonLogic engine loaded), awaited by the inference's `ready()`. */
+  ready?(): Promise<void>;
 }
 
 /** What the chain produced. */
@@ -47,8 +49,11 @@ export function toChain<I, O>(handlers: FallbackHandler<I, O> | readonly Fallbac
       return { name, run: async (input, failure) => ({ value: await h(input, failure) }) };
     }
     const explain = h.explain;
-    if (explain) return { name: h.name, run: async (input, failure) => explain.call(h, input, failure) };
-    return { name: h.name, run: async (input, failure) => ({ value: await h.handle(input, failure) }) };
+    const ready = (h as { ready?: unknown }).ready;
+    const link: ChainLink<I, O> = explain
+      ? { name: h.name, run: async (input, failure) => explain.call(h, input, failure) }
+      : { name: h.name, run: async (input, failure) => ({ value: await h.handle(input, failure) }) };
+    return typeof ready === 'function' ? { ...link, ready: () => Promise.resolve(ready.call(h)).then(() => undefined) } : link;
   });
 }
 

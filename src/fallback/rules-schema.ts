@@ -12,7 +12,7 @@ import { checkSchemaRaw } from '../schema-check.js';
 import {
   DEFAULT_LOGIC_LIMITS,
   analyzeLogic,
-  compileLogic,
+  constantValue,
   freezeJson,
   isForbiddenKey,
   validateJsonValue,
@@ -188,14 +188,22 @@ function analyzeTemplate(then: unknown, path: (string | number)[], limits: Rules
   return { issues, nodes, constant };
 }
 
-/** Compiles a validated `then` into an {@link OutputTemplate}. */
-export function compileTemplate(then: unknown, limits: RulesLimits): OutputTemplate {
+/**
+ * Compiles a validated `then` into an {@link OutputTemplate}; `compile` is
+ * the engine's `compileLogic`, needed only for computed fields (a constant
+ * `then` compiles without the engine, so validation never loads it).
+ */
+export function compileTemplate(
+  then: unknown,
+  limits: RulesLimits,
+  compile?: (expr: unknown, options: { limits: RulesLimits }) => CompiledLogic,
+): OutputTemplate {
   if (!isPlainObject(then)) return { kind: 'constant', value: freezeJson(then) };
   const keys = Object.keys(then).filter((k) => !isForbiddenKey(k));
   const fields = keys.map((k) => {
-    const a = analyzeLogic(then[k], [], limits);
-    const compiled = compileLogic(then[k], { limits });
-    return a.constant ? { value: freezeJson(compiled(null)) } : { compiled };
+    if (analyzeLogic(then[k], [], limits).constant) return { value: constantValue(then[k]) };
+    if (!compile) throw new Error('compileTemplate: a computed field needs the JsonLogic engine');
+    return { compiled: compile(then[k], { limits }) };
   });
   if (fields.every((f) => 'value' in f)) {
     const value: Record<string, unknown> = {};

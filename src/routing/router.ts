@@ -17,7 +17,8 @@
  * allocates nothing: decisions are interned per version and route.
  */
 import { GracefulInferenceError } from '../errors.js';
-import { compileLogic, isTruthy } from '../fallback/json-logic.js';
+import { isTruthy } from '../fallback/json-logic.js';
+import { loadLogic, loadedLogic, type LogicModule } from '../fallback/logic-loader.js';
 import type { InferenceContext, Route } from '../types.js';
 import { Canary, type CanaryListener, type CanaryObservation, type CanaryStatus } from './canary.js';
 import type { FailureReason } from '../errors.js';
@@ -109,13 +110,60 @@ interface CompiledRule {
   readonly version: string;
 }
 
+/**
+ * The targeting rules of a plan. Compiled once the JsonLogic engine is in;
+ * its load starts when the routing is set. A call routed before it arrived
+ * waits for it; if it cannot be loaded, no targeting rule matches (as for a
+ * rule whose evaluation fails) and `ready()` reports the error.
+ */
+class Targeting {
+  compiled: readonly CompiledRule[] | undefined;
+  /** Settles (never rejects) when the first load is over, whatever its outcome. */
+  settled: Promise<void> | undefined;
+  /** Set when a load failed: calls then route as if no targeting rule matched. */
+  failed = false;
+  private loading: Promise<void> | undefined;
+
+  constructor(readonly rules: readonly { readonly when: unknown; readonly version: string }[]) {
+    const m = rules.length === 0 ? undefined : loadedLogic();
+    if (rules.length === 0) this.compiled = [];
+    else if (m) this.compile(m);
+    else this.start();
+  }
+
+  private compile(m: LogicModule): void {
+    this.compiled ??= this.rules.map((rule) => ({ test: m.compileLogic(rule.when), version: rule.version }));
+  }
+
+  private start(): Promise<void> {
+    const loading = loadLogic().then((m) => this.compile(m));
+    this.loading = loading;
+    const settled = loading.catch(() => {
+      this.failed = true;
+    });
+    this.settled ??= settled;
+    return loading;
+  }
+
+  /** Resolves once compiled; retries a failed load. */
+  ready(): Promise<void> {
+    if (this.compiled) return Promise.resolve();
+    const m = loadedLogic();
+    if (m) {
+      this.compile(m);
+      return Promise.resolve();
+    }
+    return this.loading !== undefined && !this.failed ? this.loading : this.start();
+  }
+}
+
 /** A compiled routing: replaced as a whole by `setRouting`, so a swap is atomic. */
 interface Plan {
   readonly routing: RoutingOptions<unknown, unknown> | undefined;
   readonly flagKey: string;
   readonly key: BucketingKey<unknown>;
   readonly split: FractionalSplit | undefined;
-  readonly targeting: readonly CompiledRule[];
+  readonly targeting: Targeting;
   readonly flag: FlagRouting | undefined;
   readonly canary: Canary | undefined;
   readonly canaryPrefix: string;
@@ -199,7 +247,7 @@ export class Router<I = unknown, O = unknown> {
     const defaultVersion = r?.defaultVersion ?? this.baseDefault;
     // Everything that can throw comes first, so a failed swap changes nothing.
     const split = r?.split === undefined ? undefined : fractionalSplit(splitEntries(r.split));
-    const targeting = (r?.targeting ?? []).map((rule) => ({ test: compileLogic(rule.when), version: rule.version }));
+    const targeting = new Targeting(r?.targeting ?? []);
     let canary: Canary | undefined;
     if (r?.canary !== undefined) {
       canary =
@@ -305,6 +353,15 @@ export class Router<I = unknown, O = unknown> {
     if (canary !== undefined && canary.active) canary.observe({ version, source: 'failed', reason, latencyMs });
   }
 
+  /**
+   * Resolves once the routing can decide without waiting (the JsonLogic
+   * engine of its targeting loaded); rejects with a RulesError when the
+   * engine cannot be loaded (a later call tries again).
+   */
+  ready(): Promise<void> {
+    return this.plan.targeting.ready();
+  }
+
   /** Resolves when no shadow call is in flight. */
   drainShadow(): Promise<void> {
     return this.shadow.drain();
@@ -325,7 +382,7 @@ export class Router<I = unknown, O = unknown> {
     const p = this.plan;
     const used = new Set<string>([this.default_]);
     if (p.split) p.split.variants.forEach((v, i) => p.split!.weights[i]! > 0 && used.add(v));
-    for (const t of p.targeting) used.add(t.version);
+    for (const t of p.targeting.rules) used.add(t.version);
     if (p.canary?.active) used.add(p.canary.version).add(p.canary.baseline);
     if (p.routing?.shadow) used.add(p.routing.shadow.version);
     return used;
@@ -365,9 +422,14 @@ export class Router<I = unknown, O = unknown> {
       return this.decision(override, 'override');
     }
     const p = this.plan;
-    if (p.targeting.length > 0) {
+    const targeting = p.targeting.compiled;
+    if (targeting === undefined && !p.targeting.failed) {
+      // The engine is still loading: wait for it (or its failure), then route with the plan in force then.
+      return p.targeting.settled!.then(() => this.route(input, context, override));
+    }
+    if (targeting !== undefined && targeting.length > 0) {
       const data = { input, context };
-      for (const rule of p.targeting) {
+      for (const rule of targeting) {
         if (this.matches(rule, data) && this.host.hasVersion(rule.version)) return this.decision(rule.version, 'targeting');
       }
     }

@@ -7,14 +7,13 @@ import {
   DEFAULT_LOGIC_LIMITS,
   LOGIC_OPERATORS,
   analyzeLogic,
-  compileLogic,
   createMeter,
-  evaluateLogic,
   freezeJson,
   isTruthy,
   validateJsonValue,
   validateLogic,
 } from '../../src/fallback/json-logic.js';
+import { compileLogic, evaluateLogic } from '../../src/fallback/json-logic-eval.js';
 
 const run = (expr: unknown, data: unknown = {}) => evaluateLogic(expr, data);
 
@@ -348,12 +347,13 @@ describe('no code generation (works under a strict Content-Security-Policy)', ()
   it('runs in a Node process that forbids code generation from strings', async () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const script = `
-      import { compileLogic } from './src/fallback/json-logic.ts';
+      import { compileLogic } from './src/fallback/json-logic-eval.ts';
       import { rules } from './src/fallback/rules.ts';
       let blocked = false;
       try { eval('1'); } catch { blocked = true; }
       const f = compileLogic({ and: [{ '??': [{ var: 'a' }, 1] }, { some: [[1, 2], { '==': [{ var: '' }, 2] }] }, { '<=': [1, { var: 'a' }, 5] }] });
       const r = rules({ name: 'csp', rules: [{ id: 'r', when: { '>': [{ var: 'input.a' }, 1] }, then: { v: { '*': [{ var: 'input.a' }, 2] } } }] });
+      await r.ready();
       console.log(JSON.stringify({ blocked, value: f({ a: 3 }), answer: r.evaluate({ a: 3 }) }));
     `;
     const { stdout } = await promisify(execFile)(

@@ -13,6 +13,7 @@ import type { Failure } from '../../src/types.js';
 import { SAMPLE_APPLICANTS, type CreditApplicant } from '../../examples/demo/model/features.js';
 import { legacyDecision, scorecardPoints, type CreditDecision } from '../../examples/legacy-rules/legacy-table.js';
 import creditPolicy from '../../examples/legacy-rules/credit-policy.rules.json';
+import { sync } from '../helpers/rules.js';
 
 const RULES_FILE = fileURLToPath(new URL('../../examples/legacy-rules/credit-policy.rules.json', import.meta.url));
 const Decision = z.object({ risk: z.number().min(0).max(1), decision: z.enum(['approve', 'review', 'decline']) });
@@ -49,7 +50,7 @@ describe('credit-policy.rules.json', () => {
     ['middling (56 points)', { annualIncome: 30000, debtToIncome: 0.45, age: 40, monthsEmployed: 30, latePayments: 1, creditUtilization: 0.2, openAccounts: 3, loanAmount: 10000 }, 'scorecard-review', { risk: 0.2625, decision: 'review' }],
     ['weak (17 points)', { annualIncome: 15000, debtToIncome: 0.55, age: 45, monthsEmployed: 8, latePayments: 2, creditUtilization: 0.95, openAccounts: 1, loanAmount: 5000 }, 'default', { risk: 0.75, decision: 'decline' }],
   ])('%s -> %s', (_name, applicant, ruleId, expected) => {
-    const answer = policy.explain(applicant, failure);
+    const answer = sync(policy.explain(applicant, failure));
     expect(answer.ruleId).toBe(ruleId);
     expect(answer.value.decision).toBe(expected.decision);
     expect(answer.value.risk).toBeCloseTo(expected.risk, 12);
@@ -84,7 +85,7 @@ describe('the JSON rules and the legacy code agree', () => {
     fc.assert(
       fc.property(applicantArb, (a) => {
         const legacy = legacyDecision(a);
-        const answer = policy.explain(a, failure);
+        const answer = sync(policy.explain(a, failure));
         seen.set(answer.ruleId!, (seen.get(answer.ruleId!) ?? 0) + 1);
         expect(answer.ruleId).toBe(legacy.row);
         expect(answer.value).toEqual({ risk: legacy.risk, decision: legacy.decision });
@@ -101,7 +102,7 @@ describe('the JSON rules and the legacy code agree', () => {
     fc.assert(
       fc.property(applicantArb, (a) => {
         const legacy = legacyDecision(a);
-        const answer = policy.explain(a, failure);
+        const answer = sync(policy.explain(a, failure));
         return answer.ruleId === legacy.row && answer.value.decision === legacy.decision && answer.value.risk === legacy.risk;
       }),
       { numRuns: 1000 },

@@ -8,10 +8,12 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { isNoRuleMatchedError, isRulesError } from '../../src/errors.js';
-import { LOGIC_OPERATORS, compileLogic, validateLogic, type JsonValue } from '../../src/fallback/json-logic.js';
+import { LOGIC_OPERATORS, validateLogic, type JsonValue } from '../../src/fallback/json-logic.js';
+import { compileLogic } from '../../src/fallback/json-logic-eval.js';
 import { rules, rulesModel, type RulesHandler } from '../../src/fallback/rules.js';
 import type { Failure, RunContext } from '../../src/types.js';
 import creditPolicy from '../../examples/legacy-rules/credit-policy.rules.json';
+import { sync } from '../helpers/rules.js';
 
 const DANGEROUS_KEYS = ['__proto__', 'constructor', 'prototype', 'toString', 'valueOf', 'hasOwnProperty'];
 const KEYS = ['a', 'b', 'c', 'list', 'age', 'annualIncome', 'debtToIncome', 'latePayments', ...DANGEROUS_KEYS];
@@ -131,7 +133,7 @@ describe('random rule sets and random inputs', () => {
         for (const [input, failure] of calls) {
           expect(
             onlyDocumented(() => {
-              const answer = handler.explain(input, failure);
+              const answer = sync(handler.explain(input, failure));
               expect(ids.has(answer.ruleId!)).toBe(true);
             }),
           ).toBe(true);

@@ -4,6 +4,7 @@ import { ClosedError, isNoRuleMatchedError, isRulesError, NoRuleMatchedError, Ru
 import { rules, rulesModel } from '../../src/fallback/rules.js';
 import type { RuleSetDefinition } from '../../src/fallback/rules-schema.js';
 import type { Failure, RunContext } from '../../src/types.js';
+import { sync } from '../helpers/rules.js';
 
 const failure = (over: Partial<Failure> = {}): Failure => ({
   reason: 'timeout',
@@ -55,8 +56,8 @@ describe('rules(): a rule set as a fallback handler', () => {
   });
 
   it('lets a rule depend on why the model failed and on the caller context', () => {
-    expect(handler.explain({ age: 20 }, failure({ reason: 'circuit-open' })).ruleId).toBe('breaker-open');
-    expect(handler.explain({ age: 20 }, failure({ context: { tier: 'vip' } })).ruleId).toBe('vip');
+    expect(sync(handler.explain({ age: 20 }, failure({ reason: 'circuit-open' }))).ruleId).toBe('breaker-open');
+    expect(sync(handler.explain({ age: 20 }, failure({ context: { tier: 'vip' } }))).ruleId).toBe('vip');
   });
 
   it('falls back to default, reported as rule id "default"', () => {
@@ -64,7 +65,7 @@ describe('rules(): a rule set as a fallback handler', () => {
   });
 
   it('treats a condition that cannot be evaluated for an input as not holding', () => {
-    expect(handler.explain({ age: 'unknown', income: 'n/a' }, failure()).ruleId).toBe('default');
+    expect(sync(handler.explain({ age: 'unknown', income: 'n/a' }, failure())).ruleId).toBe('default');
   });
 
   it('returns frozen, shared constants and fresh computed objects', () => {
@@ -78,7 +79,7 @@ describe('rules(): a rule set as a fallback handler', () => {
 
   it('works detached from the object (the chain may call it without `this`)', () => {
     const { explain, handle } = handler;
-    expect(explain({ age: 20 }, failure()).ruleId).toBe('young');
+    expect(sync(explain({ age: 20 }, failure())).ruleId).toBe('young');
     expect(handle({ age: 20 }, failure())).toEqual({ score: 20, band: 'low' });
   });
 
@@ -252,12 +253,12 @@ describe('the examples of docs/fallback-rules.md', () => {
 
   it('behaves as documented', () => {
     const adult = { age: 40, loanAmount: 60000, debtToIncome: 0.1 };
-    expect(documented.explain(adult, failure({ reason: 'circuit-open' })).ruleId).toBe('breaker-open-big-loan');
+    expect(sync(documented.explain(adult, failure({ reason: 'circuit-open' }))).ruleId).toBe('breaker-open-big-loan');
     expect(documented.explain(adult, failure({ reason: 'timeout' }))).toEqual({ value: { risk: 0.02 + 0.25 * 0.1, decision: 'approve' }, ruleId: 'low-debt' });
-    expect(documented.explain({ age: 40, debtToIncome: 0.5 }, failure()).ruleId).toBe('default');
+    expect(sync(documented.explain({ age: 40, debtToIncome: 0.5 }, failure())).ruleId).toBe('default');
     // A missing age is null, and null compares like 0: documented as a pitfall.
-    expect(documented.explain({ debtToIncome: 0.5 }, failure()).ruleId).toBe('underage');
-    expect(documented.explain({ age: 'abc', debtToIncome: 0.5 }, failure()).ruleId).toBe('default');
+    expect(sync(documented.explain({ debtToIncome: 0.5 }, failure())).ruleId).toBe('underage');
+    expect(sync(documented.explain({ age: 'abc', debtToIncome: 0.5 }, failure())).ruleId).toBe('default');
     expect(() => documented.explain({ age: 40, debtToIncome: -10 }, failure())).toThrowError(
       'Rule "low-debt" of rule set "credit-policy-v7" computed an invalid output: rules[2].then.risk: Too small: expected number to be >=0',
     );

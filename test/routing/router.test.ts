@@ -109,7 +109,7 @@ describe('Router: default, override, split', () => {
 });
 
 describe('Router: targeting', () => {
-  it('tries JsonLogic rules over { input, context } in order, before the split', () => {
+  it('tries JsonLogic rules over { input, context } in order, before the split (synchronously once ready)', async () => {
     const r = new Router<In>(host(), 'v1', {
       split: { v1: 100 },
       targeting: [
@@ -118,6 +118,7 @@ describe('Router: targeting', () => {
         { when: { var: 'context.list' }, version: 'v2' },
       ],
     });
+    await r.ready();
     expect(sync(r.route({ amount: 5000 }, ctx('u', { tier: 'beta' })))).toEqual({ version: 'v2', route: 'targeting' });
     expect(sync(r.route({ amount: 5000 }, ctx('u')))).toEqual({ version: 'v3', route: 'targeting' });
     expect(sync(r.route({ amount: 5 }, ctx('u')))).toEqual({ version: 'v1', route: 'split' });
@@ -338,13 +339,14 @@ describe('Router: OpenFeature flag', () => {
     expect(h.flagErrors.at(-1)).toMatchObject({ cause: 'error', errorCode: 'PARSE_ERROR', error: 'bad' });
   });
 
-  it('targeting and the canary come before the flag', () => {
+  it('targeting and the canary come before the flag', async () => {
     const client = { getStringDetails: vi.fn(() => ({ value: 'v3' })) };
     const r = new Router<In>(host(), 'v1', {
       flag: { client, key: 'k' },
       targeting: [{ when: { '==': [{ var: 'input.tier' }, 'vip'] }, version: 'v1' }],
       canary: { version: 'v2', steps: [100] },
     });
+    await r.ready();
     expect(sync(r.route({ tier: 'vip' }, undefined)).route).toBe('targeting');
     expect(sync(r.route({}, undefined)).route).toBe('canary');
     expect(client.getStringDetails).not.toHaveBeenCalled();
