@@ -10,9 +10,14 @@
  * Measured for the whole entry (every export kept: the upper bound) and for a
  * typical application importing only `createInference`, `onnxModel` and
  * `tensor` (what tree-shaking leaves), each with zod bundled and with zod left
- * to the application. Dynamic imports (p-retry, onnxruntime-web) stay separate
- * chunks and are not counted. Also lists the largest contributors, so a
- * regression can be traced. Recorded in docs/performance.md.
+ * to the application. The entry figure is the entry chunk plus every chunk it
+ * imports statically (what the page downloads before the SDK runs). Chunks
+ * loaded with a dynamic import() (JsonLogic for rules and targeting, p-retry,
+ * worker pool, batcher) are listed apart, each with the chunks it needs that
+ * the entry does not already have, and with the entry + that chunk total
+ * (what an application using the feature downloads). onnxruntime-web stays
+ * external. Also lists the largest contributors, so a regression can be
+ * traced. Recorded in docs/performance.md.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
@@ -27,12 +32,23 @@ export const TARGET_KB = 15;
 /** What a typical application imports. */
 export const TYPICAL_IMPORTS = ['createInference', 'onnxModel', 'tensor'] as const;
 
+/** A chunk loaded on demand, with the chunks it needs beyond the entry's. */
+export interface LazyChunk {
+  /** Name of the module the chunk starts from (e.g. `json-logic-eval`). */
+  readonly name: string;
+  readonly minified: number;
+  /** Each file gzipped on its own (as served), summed. */
+  readonly gzipped: number;
+}
+
 /** One measurement. */
 export interface SizeReport {
-  /** Bytes of the minified entry chunk. */
+  /** Bytes of the minified entry chunk and the chunks it imports statically. */
   readonly minified: number;
-  /** Bytes of the minified entry chunk, gzipped at level 9. */
+  /** The same files, each gzipped at level 9, summed. */
   readonly gzipped: number;
+  /** Chunks behind a dynamic import(). */
+  readonly lazy: readonly LazyChunk[];
   /** Minified bytes by package (or by source file for the SDK's own code). */
   readonly contributors: readonly { readonly name: string; readonly bytes: number }[];
 }
@@ -68,16 +84,46 @@ export async function measure(contents: string, resolveDir: string, options: Mea
   const outputs = Object.entries(result.metafile.outputs);
   const [entryPath, meta] = outputs.find(([, o]) => o.entryPoint !== undefined) ?? [];
   const file = result.outputFiles.find((f) => entryPath !== undefined && f.path === resolve(entryPath));
-  if (!file || !meta) throw new Error('esbuild produced no entry chunk');
+  if (!file || !meta || entryPath === undefined) throw new Error('esbuild produced no entry chunk');
+  const metaOf = result.metafile.outputs;
+  const bytesOf = (path: string) => result.outputFiles.find((f) => f.path === resolve(path))!.contents;
+  /** `path` and the chunks it imports statically, transitively. */
+  const closure = (path: string, into = new Set<string>()): Set<string> => {
+    if (into.has(path)) return into;
+    into.add(path);
+    for (const i of metaOf[path]?.imports ?? []) if (!i.external && i.kind === 'import-statement') closure(i.path, into);
+    return into;
+  };
+  const sizes = (paths: Iterable<string>) => {
+    let minified = 0;
+    let gzipped = 0;
+    for (const p of paths) {
+      const bytes = bytesOf(p);
+      minified += bytes.byteLength;
+      gzipped += gzipSync(bytes, { level: 9 }).byteLength;
+    }
+    return { minified, gzipped };
+  };
+  const entryFiles = closure(entryPath);
+  const lazyRoots = new Set<string>();
+  for (const p of entryFiles) for (const i of metaOf[p]!.imports) if (!i.external && i.kind === 'dynamic-import') lazyRoots.add(i.path);
+  const lazy: LazyChunk[] = [...lazyRoots].map((root) => {
+    const own = [...closure(root)].filter((p) => !entryFiles.has(p));
+    const from = metaOf[root]?.entryPoint ?? root;
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(from);
+    const name = pkg ? pkg[1]! : from.replace(/^.*\//, '').replace(/(-[A-Z0-9]{8})?\.[cm]?[jt]s$/, '');
+    return { name, ...sizes(own) };
+  });
   const byName = new Map<string, number>();
-  for (const [input, { bytesInOutput }] of Object.entries(meta.inputs)) {
+  const inputs = [...entryFiles].flatMap((p) => Object.entries(metaOf[p]!.inputs));
+  for (const [input, { bytesInOutput }] of inputs) {
     const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
     const name = m ? m[1]! : input.replace(/^.*?(src\/)/, '$1');
     byName.set(name, (byName.get(name) ?? 0) + bytesInOutput);
   }
   return {
-    minified: file.contents.byteLength,
-    gzipped: gzipSync(file.contents, { level: 9 }).byteLength,
+    ...sizes(entryFiles),
+    lazy: lazy.sort((a, b) => b.gzipped - a.gzipped),
     contributors: [...byName].map(([name, bytes]) => ({ name, bytes })).sort((a, b) => b.bytes - a.bytes),
   };
 }
@@ -118,15 +164,20 @@ async function main(): Promise<void> {
     const out = {
       entry: relative(ROOT, entry),
       targetKB: TARGET_KB,
-      sizes: rows.map((r) => ({ label: r.label, minified: r.report.minified, gzipped: r.report.gzipped })),
+      sizes: rows.map((r) => ({ label: r.label, minified: r.report.minified, gzipped: r.report.gzipped, lazy: r.report.lazy })),
       contributors: bySource.contributors,
     };
     console.log(JSON.stringify(out, null, 2));
     return;
   }
   console.log(`browser entry ${relative(ROOT, entry)}; onnxruntime-web external; minified, gzip -9; target ${TARGET_KB} KB gzipped`);
-  for (const { label, report } of rows) {
-    console.log(`  ${label.padEnd(58)} ${kb(report.minified).padStart(9)} min ${kb(report.gzipped).padStart(9)} gzip`);
+  const line = (label: string, min: number, gz: number) => `${label.padEnd(58)} ${kb(min).padStart(9)} min ${kb(gz).padStart(9)} gzip`;
+  for (const { label, report } of rows) console.log(`  ${line(label, report.minified, report.gzipped)}`);
+  const typicalRow = rows[2]!.report;
+  console.log(`  loaded on demand by the typical app (each: its chunks beyond the entry; then entry + it):`);
+  for (const c of typicalRow.lazy) {
+    console.log(`    ${line(c.name, c.minified, c.gzipped)}`);
+    console.log(`    ${line(`  entry + ${c.name}`, typicalRow.minified + c.minified, typicalRow.gzipped + c.gzipped)}`);
   }
   console.log('  largest contributors to the whole entry (minified bytes):');
   for (const c of bySource.contributors.slice(0, 15)) console.log(`    ${String(c.bytes).padStart(8)}  ${c.name}`);

@@ -100,6 +100,21 @@ describe('browser bundle', () => {
     expect(readdirSync(outDir).some((f) => f.endsWith('.wasm'))).toBe(false);
   });
 
+  it('loads json-logic-engine only through a dynamic import (its own chunk), never from the entry or its static imports', () => {
+    const staticClosure = new Set<string>();
+    const visit = (file: string): void => {
+      if (staticClosure.has(file)) return;
+      staticClosure.add(file);
+      const code = readFileSync(join(outDir, file), 'utf8');
+      for (const m of code.matchAll(/\b(?:from|import)\s*["'](\.\/[^"']+)["']/g)) visit(m[1]!.slice(2));
+    };
+    visit('browser.js');
+    for (const file of staticClosure) expect(readFileSync(join(outDir, file), 'utf8'), file).not.toMatch(/["']json-logic-engine["']/);
+    const lazy = [...readFileSync(entry, 'utf8').matchAll(/import\(\s*["']\.\/(json-logic-eval-[^"']+)["']\s*\)/g)].map((m) => m[1]!);
+    expect(lazy).toHaveLength(1);
+    expect(readFileSync(join(outDir, lazy[0]!), 'utf8')).toMatch(/from\s*["']json-logic-engine["']/);
+  });
+
   it('the package.json "browser" condition points at dist/browser.js', () => {
     const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
       browser: string;
