@@ -287,6 +287,8 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     let running: Promise<Record<string, TensorData>>;
     try {
       const feeds = encode(input);
+      // Inline: the session decodes in its own step and holds its release until its runs end.
+      if (q === undefined && s.runMapped !== undefined) return s.runMapped(feeds, (outputs) => decode(outputs, input));
       if (q === undefined) running = s.run(feeds);
       else {
         // Checked before queueing, so a bad feed fails its own call and never a whole batch.
