@@ -172,6 +172,8 @@ interface Call<I> {
   attempts: number;
   /** The error of the last attempt that reached the model (kept when a retry is then refused by the breaker). */
   lastError?: unknown;
+  /** When the last successful attempt's answer arrived (one clock read serves the deadline check and the latency). */
+  answeredAt: number;
 }
 
 /**
@@ -447,22 +449,16 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       // Shadow calls stay out of the inference's telemetry: they are not calls of the caller.
       observer: noopInstrumentation.startCall(this.name, input, context),
       attempts: 0,
+      answeredAt: 0,
     };
     return this.attemptOnce(slot, call);
   }
 
-  private async run(
-    slot: VersionSlot<I, O>,
-    input: I,
-    options: InferOptions,
-    start: number,
-    route: Route,
-    observer: CallObserver,
-  ): Promise<Outcome<O>> {
+  private run(slot: VersionSlot<I, O>, input: I, options: InferOptions, start: number, route: Route, observer: CallObserver): Promise<Outcome<O>> {
     const signal = options.signal;
     if (signal?.aborted) {
       observer.fail(signal.reason);
-      throw signal.reason;
+      return Promise.reject(signal.reason);
     }
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const call: Call<I> = {
@@ -474,53 +470,117 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       signal,
       observer,
       attempts: 0,
+      answeredAt: 0,
     };
     slot.calls++;
     slot.inflight++;
     this.inflight++;
+    if (slot.inflight > this.maxConcurrency) return this.recover(slot, call, route, overloadedError(this.maxConcurrency), false);
+    const breaker = slot.breaker;
+    if (signal === undefined && (breaker === undefined || breaker.isClosed)) {
+      // The common case in one promise: the attempt settles the call's own promise.
+      return new Promise<Outcome<O>>((resolve) => {
+        this.attempt(
+          slot,
+          call,
+          breaker,
+          (value) => resolve(this.answer(slot, call, route, value)),
+          (error) => resolve(this.recover(slot, call, route, error, true)),
+        );
+      });
+    }
+    return this.runGuarded(slot, call, route);
+  }
+
+  /** A call with a caller's signal, or through a breaker that is not closed. */
+  private async runGuarded(slot: VersionSlot<I, O>, call: Call<I>, route: Route): Promise<Outcome<O>> {
+    const signal = call.signal;
+    let value: O;
     try {
-      let error: unknown;
-      if (slot.inflight > this.maxConcurrency) {
-        error = overloadedError(this.maxConcurrency);
-      } else {
-        try {
-          let value: O;
-          try {
-            const pending = this.attemptOnce(slot, call);
-            value = await (signal === undefined ? pending : abortable(pending, signal));
-          } catch (first) {
-            // Retries live on the failure path only: no promise is added to a successful call.
-            if (signal?.aborted || this.retry === undefined || !this.canRetry(first)) throw first;
-            const retried = retryAfterFailure(first, () => this.attemptOnce(slot, call), this.retry, call.deadline, this.canRetry, signal);
-            value = await (signal === undefined ? retried : abortable(retried, signal));
-          }
-          const accept = this.accept;
-          const verdict = accept === undefined ? true : accept(value, input);
-          if (verdict === true) {
-            slot.model_++;
-            const outcome: Outcome<O> = { value, source: 'model', version: slot.name, route, latencyMs: performance.now() - start, attempts: call.attempts };
-            observer.end(outcome);
-            return outcome;
-          }
-          error = new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict));
-        } catch (e) {
-          if (signal?.aborted) throw signal.reason;
-          error = normalizeError(e);
-          // A retry refused because the breaker opened meanwhile: the model's own
-          // failure is what happened to this call, not the breaker's refusal.
-          if (call.attempts > 0 && call.lastError !== undefined && reasonOf(error) === 'circuit-open') error = call.lastError;
+      const pending = this.attemptOnce(slot, call);
+      value = await (signal === undefined ? pending : abortable(pending, signal));
+    } catch (first) {
+      return this.recover(slot, call, route, first, true);
+    }
+    return this.answer(slot, call, route, value);
+  }
+
+  /** The model answered: `accept` decides; a refusal goes to the fallbacks. */
+  private answer(slot: VersionSlot<I, O>, call: Call<I>, route: Route, value: O): Outcome<O> | Promise<Outcome<O>> {
+    const accept = this.accept;
+    let verdict: true | string;
+    try {
+      verdict = accept === undefined ? true : accept(value, call.input);
+    } catch (error) {
+      return this.recover(slot, call, route, error, false);
+    }
+    if (verdict !== true) return this.recover(slot, call, route, new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict)), false);
+    slot.model_++;
+    const outcome: Outcome<O> = {
+      value,
+      source: 'model',
+      version: slot.name,
+      route,
+      latencyMs: call.answeredAt - call.start,
+      attempts: call.attempts,
+    };
+    call.observer.end(outcome);
+    this.release(slot);
+    return outcome;
+  }
+
+  /**
+   * The failure path: retries (when `retryable` and allowed), then the
+   * fallbacks. Ends the call (counters, telemetry) whatever happens.
+   */
+  private async recover(slot: VersionSlot<I, O>, call: Call<I>, route: Route, failure: unknown, retryable: boolean): Promise<Outcome<O>> {
+    const signal = call.signal;
+    try {
+      let error: unknown = failure;
+      if (signal?.aborted) throw signal.reason;
+      try {
+        // Retries live on the failure path only: no promise is added to a successful call.
+        if (!retryable || this.retry === undefined || !this.canRetry(failure)) throw failure;
+        const retried = retryAfterFailure(failure, () => this.attemptOnce(slot, call), this.retry, call.deadline, this.canRetry, signal);
+        const value = await (signal === undefined ? retried : abortable(retried, signal));
+        const accept = this.accept;
+        const verdict = accept === undefined ? true : accept(value, call.input);
+        if (verdict === true) {
+          slot.model_++;
+          const outcome: Outcome<O> = {
+            value,
+            source: 'model',
+            version: slot.name,
+            route,
+            latencyMs: call.answeredAt - call.start,
+            attempts: call.attempts,
+          };
+          call.observer.end(outcome);
+          return outcome;
         }
+        error = new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict));
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        error = normalizeError(e);
+        // A retry refused because the breaker opened meanwhile: the model's own
+        // failure is what happened to this call, not the breaker's refusal.
+        if (call.attempts > 0 && call.lastError !== undefined && reasonOf(error) === 'circuit-open') error = call.lastError;
       }
-      const outcome = await this.fallback(slot, call, error, start, route);
-      observer.end(outcome);
+      const outcome = await this.fallback(slot, call, error, call.start, route);
+      call.observer.end(outcome);
       return outcome;
     } catch (error) {
-      observer.fail(error);
+      call.observer.fail(error);
       throw error;
     } finally {
-      if (--slot.inflight === 0 && slot.drained !== undefined) slot.drained();
-      this.settle();
+      this.release(slot);
     }
+  }
+
+  /** A call of `slot` has ended (answered, fallen back or failed). */
+  private release(slot: VersionSlot<I, O>): void {
+    if (--slot.inflight === 0 && slot.drained !== undefined) slot.drained();
+    this.settle();
   }
 
   /** Whether a failed attempt is worth retrying: never timeouts, open breakers, bad outputs or caller aborts. */
@@ -537,12 +597,22 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     return breaker.fire(() => this.exec(slot, call, undefined));
   }
 
+  private exec(slot: VersionSlot<I, O>, call: Call<I>, report: CircuitBreaker | undefined): Promise<O> {
+    return new Promise<O>((resolve, reject) => this.attempt(slot, call, report, resolve, reject));
+  }
+
   /**
    * One model run under the call's deadline, with the output check. Counted
    * here, inside the breaker: a call refused by an open breaker made no
    * attempt. Settles exactly once; whatever the model does afterwards is ignored.
    */
-  private exec(slot: VersionSlot<I, O>, call: Call<I>, report: CircuitBreaker | undefined): Promise<O> {
+  private attempt(
+    slot: VersionSlot<I, O>,
+    call: Call<I>,
+    report: CircuitBreaker | undefined,
+    resolve: (value: O) => void,
+    reject: (error: unknown) => void,
+  ): void {
     const n = ++call.attempts;
     const observer = call.observer;
     observer.attemptStart(n);
@@ -555,72 +625,77 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     } catch (e) {
       running = Promise.reject(e);
     }
-    return new Promise<O>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown): void => {
-        call.lastError = error;
-        observer.attemptEnd(n, error, reasonOf(error));
-        const aborted = call.signal?.aborted === true;
-        // A caller's abort says nothing about the model's health.
-        if (report !== undefined) {
-          if (aborted) report.recordSuccess(performance.now() - started);
-          else report.recordFailure(error);
-        }
-        reject(aborted ? new CallerAborted(error) : error);
-      };
-      const expire = (): void => {
-        if (settled) return;
-        settled = true;
-        if (timer !== undefined) clearTimeout(timer);
-        const error = timeoutError(call.timeoutMs);
-        ctx.abort(error);
-        if (call.signal !== undefined) ctx.release();
-        fail(error);
-      };
-      // One shared timer for calls with the usual timeout; a private one otherwise.
-      const entry = this.deadlines.add(call.deadline, expire);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      if (entry === undefined) {
-        const remaining = call.deadline - performance.now();
-        timer = setTimeout(expire, remaining > 0 ? remaining : 0);
+    let settled = false;
+    const fail = (error: unknown): void => {
+      call.lastError = error;
+      observer.attemptEnd(n, error, reasonOf(error));
+      const aborted = call.signal?.aborted === true;
+      // A caller's abort says nothing about the model's health.
+      if (report !== undefined) {
+        if (aborted) report.recordSuccess(performance.now() - started);
+        else report.recordFailure(error);
       }
-      const finish = (): void => {
-        settled = true;
-        if (entry !== undefined) this.deadlines.settle(entry);
-        else clearTimeout(timer);
-        if (call.signal !== undefined) ctx.release();
-      };
-      running.then(
-        (value) => {
-          if (settled) return;
-          // A late answer is a timeout: a blocking run may have kept the timer from firing.
-          const now = performance.now();
-          if (now > call.deadline) return expire();
-          finish();
-          let out = value;
-          const schema = this.outputSchema;
-          if (schema !== undefined) {
-            const r = schema.safeParse(value);
-            if (!r.success) {
-              return fail(
-                new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`),
-              );
-            }
-            out = r.data;
+      reject(aborted ? new CallerAborted(error) : error);
+    };
+    const expire = (): void => {
+      if (settled) return;
+      settled = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const error = timeoutError(call.timeoutMs);
+      ctx.abort(error);
+      if (call.signal !== undefined) ctx.release();
+      fail(error);
+    };
+    // One shared timer for calls with the usual timeout; a private one otherwise.
+    const entry = this.deadlines.add(call.deadline, expire);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (entry === undefined) {
+      const remaining = call.deadline - performance.now();
+      timer = setTimeout(expire, remaining > 0 ? remaining : 0);
+    }
+    const finish = (): void => {
+      settled = true;
+      if (entry !== undefined) this.deadlines.settle(entry);
+      else clearTimeout(timer);
+      if (call.signal !== undefined) ctx.release();
+    };
+    running.then(
+      (value) => {
+        if (settled) return;
+        // A late answer is a timeout: a blocking run may have kept the timer from firing.
+        const now = performance.now();
+        if (now > call.deadline) return expire();
+        finish();
+        let out = value;
+        const schema = this.outputSchema;
+        if (schema !== undefined) {
+          let r: ReturnType<SchemaLike<O>['safeParse']>;
+          try {
+            r = schema.safeParse(value);
+          } catch (error) {
+            // A refinement in the application's schema threw: the output could not be checked.
+            return fail(new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `The output schema threw: ${describe(error)}`, { cause: error }));
           }
-          const latency = now - started;
-          if (report !== undefined) report.recordSuccess(latency);
-          else slot.breaker?.recordLatency(latency);
-          observer.attemptEnd(n, undefined, undefined);
-          resolve(out);
-        },
-        (error: unknown) => {
-          if (settled) return;
-          finish();
-          fail(error);
-        },
-      );
-    });
+          if (!r.success) {
+            return fail(
+              new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`),
+            );
+          }
+          out = r.data;
+        }
+        const latency = now - started;
+        if (report !== undefined) report.recordSuccess(latency);
+        else slot.breaker?.recordLatency(latency);
+        observer.attemptEnd(n, undefined, undefined);
+        call.answeredAt = now;
+        resolve(out);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        finish();
+        fail(error);
+      },
+    );
   }
 
   private async fallback(slot: VersionSlot<I, O>, call: Call<I>, error: unknown, start: number, route: Route): Promise<Outcome<O>> {

@@ -314,6 +314,29 @@ describe('infer: why the model answer was not used', () => {
     await inference.close();
   });
 
+  it('invalid-output when the output schema itself throws (a refinement that throws): the call still comes back', async () => {
+    // Throws on the model's answer only; the fallback's value passes the same schema.
+    const throwing = z.object({ risk: z.number(), label: z.string() }).refine((o) => {
+      if (o.label === goodScore.label) throw new Error('refinement exploded');
+      return true;
+    });
+    const { inference, failures } = buildWithFallback({ output: throwing as unknown as typeof outputSchema });
+    expect(await inference.infer(applicant)).toMatchObject({ source: 'fallback', reason: 'invalid-output', value: ruleScore });
+    expect((failures[0]!.error as ModelCallError).message).toContain('refinement exploded');
+    await inference.close();
+  });
+
+  it('a throwing accept() is a model-error answered by the fallback', async () => {
+    const { inference, failures } = buildWithFallback({
+      accept: () => {
+        throw new Error('accept exploded');
+      },
+    });
+    expect(await inference.infer(applicant)).toMatchObject({ source: 'fallback', reason: 'model-error', value: ruleScore });
+    expect((failures[0]!.error as Error).message).toBe('accept exploded');
+    await inference.close();
+  });
+
   it('rejected-output: accept returns a reason string; the failure error carries it', async () => {
     const accept = vi.fn((output: Score, input: Applicant) => (output.risk < 0.5 && input.income > 0 ? true : 'low-confidence'));
     const { inference, model, failures } = buildWithFallback({ accept });
