@@ -189,6 +189,74 @@ describe('createTensorSession (onnxruntime-node)', () => {
   });
 });
 
+describe('createTensorSession: runs and release', () => {
+  /** A fake runtime whose runs finish when the test says so, and which records its release. */
+  function controlledRuntime() {
+    const pending: (() => void)[] = [];
+    const log: string[] = [];
+    const runtime: OrtLike = {
+      Tensor: class {
+        constructor(
+          readonly type: string,
+          readonly data: unknown,
+          readonly dims: readonly number[] = [],
+        ) {}
+      },
+      InferenceSession: {
+        create: async () => ({
+          inputNames: ['a'],
+          outputNames: ['b'],
+          run: (feeds) =>
+            new Promise((resolve) => {
+              pending.push(() => {
+                log.push('run done');
+                resolve({ b: feeds.a! });
+              });
+            }),
+          release: async () => {
+            log.push('released');
+          },
+        }),
+      },
+    };
+    return { runtime, pending, log };
+  }
+
+  it('releases the native session only after the runs in flight, which still answer', async () => {
+    const { runtime, pending, log } = controlledRuntime();
+    const s = await createTensorSession(runtime, { bytes: new Uint8Array(1) });
+    const running = s.runMapped!({ a: tensor('int32', [7], [1]) }, (out) => (out.b!.data as Int32Array)[0]);
+    const released = s.release();
+    await new Promise((r) => setTimeout(r, 5));
+    expect(log).toEqual([]);
+    pending.shift()!();
+    expect(await running).toBe(7);
+    await released;
+    expect(log).toEqual(['run done', 'released']);
+  });
+
+  it('refuses runs once released, with ClosedError, without touching the native session', async () => {
+    const { runtime, pending } = controlledRuntime();
+    const s = await createTensorSession(runtime, { bytes: new Uint8Array(1) });
+    await s.release();
+    const error = await s.run({ a: tensor('int32', [1], [1]) }).catch((e: unknown) => e);
+    expect(isGracefulInferenceError(error) && error.code).toBe('ERR_CLOSED');
+    expect(pending).toHaveLength(0);
+  });
+
+  it('runMapped applies the mapping in the same step and rejects with what the mapping throws', async () => {
+    const { runtime, pending } = controlledRuntime();
+    const s = await createTensorSession(runtime, { bytes: new Uint8Array(1) });
+    const failing = s.runMapped!({ a: tensor('int32', [1], [1]) }, () => {
+      throw new Error('decode failed');
+    });
+    pending.shift()!();
+    await expect(failing).rejects.toThrow('decode failed');
+    // Settled runs no longer hold the release back.
+    await s.release();
+  });
+});
+
 describe('createTensorSession with a minimal runtime', () => {
   it('works without metadata (onnxruntime < 1.22): checks names only', async () => {
     const fake: OrtLike = {
