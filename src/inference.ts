@@ -684,8 +684,8 @@ class InferenceImpl<I, O> implements Inference<I, O> {
           out = r.data;
         }
         const latency = now - started;
-        if (report !== undefined) report.recordSuccess(latency);
-        else slot.breaker?.recordLatency(latency);
+        if (report !== undefined) report.recordSuccess(latency, now);
+        else slot.breaker?.recordLatency(latency, now);
         observer.attemptEnd(n, undefined, undefined);
         call.answeredAt = now;
         resolve(out);

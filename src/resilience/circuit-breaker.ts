@@ -147,8 +147,11 @@ export class CircuitBreaker {
     return this.breaker.closed;
   }
 
-  /** Reports a successful call made while closed (counted exactly as `fire` counts it). */
-  recordSuccess(latencyMs: number): void {
+  /**
+   * Reports a successful call made while closed (counted exactly as `fire` counts it).
+   * `now` is the caller's clock reading at the answer, if it has one.
+   */
+  recordSuccess(latencyMs: number, now?: number): void {
     const b = this.breaker;
     // A call admitted before the breaker opened says nothing about the model
     // now: it must not close a half-open breaker (only the probe may).
@@ -162,7 +165,7 @@ export class CircuitBreaker {
       b.emit('fire', NO_ARGS);
       b.emit('success', undefined, latencyMs);
     }
-    this.recordLatency(latencyMs);
+    this.recordLatency(latencyMs, now);
   }
 
   /**
@@ -180,13 +183,13 @@ export class CircuitBreaker {
    * Records the duration of a successful call and opens the breaker when the
    * share of slow calls in the window reaches the configured rate.
    */
-  recordLatency(ms: number): void {
+  recordLatency(ms: number, now = performance.now()): void {
     const slow = this.slow;
     if (slow === undefined) return;
     const isSlow = ms >= this.slowCallMs;
-    slow.record(isSlow);
+    slow.record(isSlow, now);
     if (!isSlow) return;
-    const { total, hits } = slow.counts();
+    const { total, hits } = slow.counts(now);
     if (total >= this.volumeThreshold && (hits / total) * 100 >= this.slowRate && !this.breaker.opened) {
       this.openCause = 'slow-calls';
       this.breaker.open();
