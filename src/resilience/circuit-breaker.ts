@@ -56,7 +56,7 @@ export function circuitOpenError(): ModelCallError {
 type Thunk = () => Promise<unknown>;
 /** The part of opossum's `Status` that its own event listeners call to count a call. */
 interface CountingStatus {
-  increment(property: 'fires' | 'successes', latencyMs?: number): void;
+  increment(property: 'fires'): void;
 }
 const NO_ARGS: readonly unknown[] = [];
 const ignore = (): void => {};
@@ -148,7 +148,8 @@ export class CircuitBreaker {
   }
 
   /**
-   * Reports a successful call made while closed (counted exactly as `fire` counts it).
+   * Reports a successful call made while closed: counted as a call in
+   * opossum's window, as `fire` would count it for the error rate.
    * `now` is the caller's clock reading at the answer, if it has one.
    */
   recordSuccess(latencyMs: number, now?: number): void {
@@ -158,9 +159,11 @@ export class CircuitBreaker {
     if (!b.closed) return;
     const status = this.status;
     if (status !== undefined) {
-      // What opossum's own 'fire' and 'success' listeners do, without two event rounds per call.
+      // opossum's decision to open reads only `fires` and `failures`; counting
+      // the success itself would also keep its latency in an array per bucket
+      // (opossum does even with percentiles off): memory that grows with the
+      // call rate, and the largest cost of a guarded call after the model.
       status.increment('fires');
-      status.increment('successes', latencyMs);
     } else {
       b.emit('fire', NO_ARGS);
       b.emit('success', undefined, latencyMs);
