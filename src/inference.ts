@@ -32,7 +32,7 @@ import { runChain, toChain, type ChainLink, type CheckResult } from './fallback/
 import { toIssues, validateOptions, type InferenceOptions, type SchemaLike } from './options.js';
 import { CircuitBreaker, type BreakerStats } from './resilience/circuit-breaker.js';
 import { AttemptContext } from './resilience/attempt-context.js';
-import { DeadlineQueue } from './resilience/deadline-queue.js';
+import { DeadlineQueue, type DeadlineEntry } from './resilience/deadline-queue.js';
 import { CallerAborted, normalizeError, reasonOf } from './resilience/failure-reason.js';
 import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
@@ -174,6 +174,112 @@ interface Call<I> {
   lastError?: unknown;
   /** When the last successful attempt's answer arrived (one clock read serves the deadline check and the latency). */
   answeredAt: number;
+}
+
+/**
+ * The state of one attempt: settles it exactly once, from the model's answer,
+ * its failure or the deadline, whichever comes first. A class rather than
+ * closures: one allocation per attempt on the hot path instead of five.
+ */
+class Attempt<I, O> {
+  private settled = false;
+  private entry: DeadlineEntry | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(
+    private readonly n: number,
+    private readonly started: number,
+    private readonly call: Call<I>,
+    private readonly ctx: AttemptContext,
+    /** Set when the pipeline ran the attempt itself past a closed breaker: the result is reported to it. */
+    private readonly report: CircuitBreaker | undefined,
+    private readonly breaker: CircuitBreaker | undefined,
+    private readonly schema: SchemaLike<O> | undefined,
+    private readonly deadlines: DeadlineQueue,
+    private readonly resolve: (value: O) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  /** One shared timer for calls with the usual timeout; a private one otherwise. */
+  arm(): void {
+    const deadline = this.call.deadline;
+    const entry = this.deadlines.add(deadline, () => this.expire());
+    this.entry = entry;
+    if (entry === undefined) {
+      const remaining = deadline - performance.now();
+      this.timer = setTimeout(() => this.expire(), remaining > 0 ? remaining : 0);
+    }
+  }
+
+  answered(value: O): void {
+    if (this.settled) return;
+    const call = this.call;
+    // A late answer is a timeout: a blocking run may have kept the timer from firing.
+    const now = performance.now();
+    if (now > call.deadline) return this.expire();
+    this.finish();
+    let out = value;
+    const schema = this.schema;
+    if (schema !== undefined) {
+      let r: ReturnType<SchemaLike<O>['safeParse']>;
+      try {
+        r = schema.safeParse(value);
+      } catch (error) {
+        // A refinement in the application's schema threw: the output could not be checked.
+        return this.fail(new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `The output schema threw: ${describe(error)}`, { cause: error }));
+      }
+      if (!r.success) {
+        return this.fail(
+          new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`),
+        );
+      }
+      out = r.data;
+    }
+    const latency = now - this.started;
+    if (this.report !== undefined) this.report.recordSuccess(latency, now);
+    else this.breaker?.recordLatency(latency, now);
+    call.observer.attemptEnd(this.n, undefined, undefined);
+    call.answeredAt = now;
+    this.resolve(out);
+  }
+
+  failed(error: unknown): void {
+    if (this.settled) return;
+    this.finish();
+    this.fail(error);
+  }
+
+  private expire(): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    const call = this.call;
+    const error = timeoutError(call.timeoutMs);
+    this.ctx.abort(error);
+    if (call.signal !== undefined) this.ctx.release();
+    this.fail(error);
+  }
+
+  private finish(): void {
+    this.settled = true;
+    if (this.entry !== undefined) this.deadlines.settle(this.entry);
+    else clearTimeout(this.timer);
+    if (this.call.signal !== undefined) this.ctx.release();
+  }
+
+  private fail(error: unknown): void {
+    const call = this.call;
+    call.lastError = error;
+    call.observer.attemptEnd(this.n, error, reasonOf(error));
+    const aborted = call.signal?.aborted === true;
+    // A caller's abort says nothing about the model's health.
+    const report = this.report;
+    if (report !== undefined) {
+      if (aborted) report.recordSuccess(performance.now() - this.started);
+      else report.recordFailure(error);
+    }
+    this.reject(aborted ? new CallerAborted(error) : error);
+  }
 }
 
 /**
@@ -614,8 +720,7 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     reject: (error: unknown) => void,
   ): void {
     const n = ++call.attempts;
-    const observer = call.observer;
-    observer.attemptStart(n);
+    call.observer.attemptStart(n);
     // The first attempt starts with the call: one clock read fewer on the hot path.
     const started = n === 1 ? call.start : performance.now();
     const ctx = new AttemptContext(call.deadline, call.context, call.signal);
@@ -625,76 +730,11 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     } catch (e) {
       running = Promise.reject(e);
     }
-    let settled = false;
-    const fail = (error: unknown): void => {
-      call.lastError = error;
-      observer.attemptEnd(n, error, reasonOf(error));
-      const aborted = call.signal?.aborted === true;
-      // A caller's abort says nothing about the model's health.
-      if (report !== undefined) {
-        if (aborted) report.recordSuccess(performance.now() - started);
-        else report.recordFailure(error);
-      }
-      reject(aborted ? new CallerAborted(error) : error);
-    };
-    const expire = (): void => {
-      if (settled) return;
-      settled = true;
-      if (timer !== undefined) clearTimeout(timer);
-      const error = timeoutError(call.timeoutMs);
-      ctx.abort(error);
-      if (call.signal !== undefined) ctx.release();
-      fail(error);
-    };
-    // One shared timer for calls with the usual timeout; a private one otherwise.
-    const entry = this.deadlines.add(call.deadline, expire);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (entry === undefined) {
-      const remaining = call.deadline - performance.now();
-      timer = setTimeout(expire, remaining > 0 ? remaining : 0);
-    }
-    const finish = (): void => {
-      settled = true;
-      if (entry !== undefined) this.deadlines.settle(entry);
-      else clearTimeout(timer);
-      if (call.signal !== undefined) ctx.release();
-    };
+    const a = new Attempt<I, O>(n, started, call, ctx, report, slot.breaker, this.outputSchema, this.deadlines, resolve, reject);
+    a.arm();
     running.then(
-      (value) => {
-        if (settled) return;
-        // A late answer is a timeout: a blocking run may have kept the timer from firing.
-        const now = performance.now();
-        if (now > call.deadline) return expire();
-        finish();
-        let out = value;
-        const schema = this.outputSchema;
-        if (schema !== undefined) {
-          let r: ReturnType<SchemaLike<O>['safeParse']>;
-          try {
-            r = schema.safeParse(value);
-          } catch (error) {
-            // A refinement in the application's schema threw: the output could not be checked.
-            return fail(new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `The output schema threw: ${describe(error)}`, { cause: error }));
-          }
-          if (!r.success) {
-            return fail(
-              new ModelCallError('ERR_INVALID_OUTPUT', 'invalid-output', `Invalid model output: ${formatIssues(toIssues(r.error.issues))}`),
-            );
-          }
-          out = r.data;
-        }
-        const latency = now - started;
-        if (report !== undefined) report.recordSuccess(latency, now);
-        else slot.breaker?.recordLatency(latency, now);
-        observer.attemptEnd(n, undefined, undefined);
-        call.answeredAt = now;
-        resolve(out);
-      },
-      (error: unknown) => {
-        if (settled) return;
-        finish();
-        fail(error);
-      },
+      (value) => a.answered(value),
+      (error: unknown) => a.failed(error),
     );
   }
 
