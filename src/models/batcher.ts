@@ -70,6 +70,7 @@ interface Entry {
   readonly rows: number;
   readonly deadline: number;
   readonly queuedAt: number;
+  /** Settles the call with its own outputs (mapped by the caller's `map`, in the same step). */
   readonly resolve: (outputs: Record<string, TensorData>) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -263,9 +264,15 @@ export class Batcher {
 
   /**
    * Queues one call's feeds (already checked against the model's inputs).
-   * Resolves with this call's outputs only.
+   * Resolves with `map` of this call's outputs only; `map` runs when the
+   * outputs arrive (one promise per call, not two) and what it throws rejects
+   * the call.
    */
-  submit(feeds: TensorMap, deadline: number): Promise<Record<string, TensorData>> {
+  submit<T = Record<string, TensorData>>(
+    feeds: TensorMap,
+    deadline: number,
+    map?: (outputs: Record<string, TensorData>) => T,
+  ): Promise<Awaited<T>> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError);
     const down = this.target.unavailable?.();
     if (down !== undefined) return Promise.reject(down);
@@ -280,8 +287,21 @@ export class Batcher {
         );
       }
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ feeds, rows, deadline, queuedAt: now, resolve, reject });
+    return new Promise<Awaited<T>>((resolve, reject) => {
+      const settle =
+        map === undefined
+          ? (resolve as unknown as (outputs: Record<string, TensorData>) => void)
+          : (outputs: Record<string, TensorData>): void => {
+              let value: T;
+              try {
+                value = map(outputs);
+              } catch (error) {
+                reject(error);
+                return;
+              }
+              resolve(value as Awaited<T>);
+            };
+      this.queue.push({ feeds, rows, deadline, queuedAt: now, resolve: settle, reject });
       this.queuedRows += rows;
       this.pump(now);
     });

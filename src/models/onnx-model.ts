@@ -195,6 +195,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
             spawn: spawn!,
             size: exec.workers,
             killAfterMs: exec.killAfterMs,
+            spinMs: exec.spinMs,
             source: resolved,
             ...(sessionOptions !== undefined ? { sessionOptions } : {}),
             ...(binding.workerRuntimeEnv !== undefined ? { runtimeEnv: binding.workerRuntimeEnv } : {}),
@@ -287,13 +288,16 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     let running: Promise<Record<string, TensorData>>;
     try {
       const feeds = encode(input);
-      // Inline: the session decodes in its own step and holds its release until its runs end.
+      // Decoded in the same step as the run's answer: one promise per call.
+      // Inline, the session holds its release until its runs end; queued
+      // calls are failed by the queue's and the pool's close, and inline
+      // batches are runs of the session.
       if (q === undefined && s.runMapped !== undefined) return s.runMapped(feeds, (outputs) => decode(outputs, input));
       if (q === undefined) running = s.run(feeds);
       else {
         // Checked before queueing, so a bad feed fails its own call and never a whole batch.
         checkFeeds!(feeds);
-        running = q.submit(feeds, ctx.deadline);
+        return q.submit(feeds, ctx.deadline, (outputs) => decode(outputs, input));
       }
     } catch (error) {
       return Promise.reject(error);

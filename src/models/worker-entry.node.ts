@@ -14,6 +14,8 @@ import type { FromWorker, ToWorker } from './worker-protocol.js';
 const TEST_HOOKS_ENV = 'GRACEFUL_INFERENCE_WORKER_TEST_HOOKS';
 /** Key of the shared state word in `workerData` (see `worker-spawn.node.ts`). */
 const NATIVE_STATE_KEY = 'gracefulInferenceNativeState';
+/** Key of the port to answer on, in `workerData` (see `worker-spawn.node.ts`); else the parent port. */
+const ANSWER_PORT_KEY = 'gracefulInferenceAnswerPort';
 
 async function loadRuntime(): Promise<OrtLike> {
   try {
@@ -52,11 +54,13 @@ let port: WorkerHostPort;
 if (parentPort !== null) {
   const thread = parentPort;
   // 0: idle, 1: inside onnxruntime (do not terminate), 2: the SDK is stopping this worker.
-  const state = (workerData as Record<string, unknown> | null)?.[NATIVE_STATE_KEY] as Int32Array | undefined;
+  const data = workerData as Record<string, unknown> | null;
+  const state = data?.[NATIVE_STATE_KEY] as Int32Array | undefined;
+  const answers = (data?.[ANSWER_PORT_KEY] as MessagePort | undefined) ?? thread;
   let deliver: ((message: ToWorker) => void) | undefined;
   port = {
     post(message, transfer) {
-      thread.postMessage(message, transfer);
+      answers.postMessage(message, transfer);
       if (deliver !== undefined && (message.t === 'result' || message.t === 'error')) spinForNext(thread, deliver);
     },
     listen(handler) {

@@ -28,8 +28,14 @@ export interface WorkerListener {
   died(error: Error): void;
 }
 
+/** How a worker is started. */
+export interface SpawnOptions {
+  /** How long the host may poll for a due answer instead of sleeping (see `spinMs` of `onnxModel`); where supported. */
+  readonly spinMs: number;
+}
+
 /** Starts one model worker (Node `worker_threads`, or a Web Worker). */
-export type SpawnWorker = (listener: WorkerListener) => WorkerHandle;
+export type SpawnWorker = (listener: WorkerListener, options: SpawnOptions) => WorkerHandle;
 
 /** Why a worker was replaced. */
 export type WorkerReplacementCause = 'killed' | 'crashed';
@@ -59,6 +65,8 @@ export interface WorkerPoolOptions {
   readonly depth?: number;
   /** A run that takes longer has its worker terminated and replaced. */
   readonly killAfterMs: number;
+  /** See {@link SpawnOptions.spinMs}. Default 0. */
+  readonly spinMs?: number;
   readonly source: ModelBytesOrPath;
   readonly sessionOptions?: Readonly<Record<string, unknown>>;
   /** Runtime settings sent to each worker (onnxruntime-web: `{ wasmPaths, numThreads }`). */
@@ -193,7 +201,7 @@ export class WorkerPool implements TensorSession {
       },
     };
     try {
-      handle = this.options.spawn(listener);
+      handle = this.options.spawn(listener, { spinMs: this.options.spinMs ?? 0 });
     } catch (error) {
       this.onStartFailed(slot, error instanceof Error ? error : new Error(String(error)));
       return;

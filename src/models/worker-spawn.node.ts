@@ -13,12 +13,16 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import type { FromWorker } from './worker-protocol.js';
+import { AnswerPoller } from './answer-poller.js';
 import type { SpawnWorker, WorkerHandle } from './worker-pool.js';
 
 /** Key of the shared state word in `workerData` (read by `worker-entry.node.ts`). */
 const NATIVE_STATE_KEY = 'gracefulInferenceNativeState';
+/** Key of the port the worker answers on, in `workerData` (read by `worker-entry.node.ts`). */
+const ANSWER_PORT_KEY = 'gracefulInferenceAnswerPort';
+
 
 /** The URL of this module (ESM build and source), or of the CJS bundle. */
 function here(): string {
@@ -78,17 +82,24 @@ function threadEntry(): ThreadStart {
  * the thread keeps computing, but it is out of the pool and its calls have
  * already failed.
  */
-export const spawnNodeThread: SpawnWorker = (listener) => {
+export const spawnNodeThread: SpawnWorker = (listener, { spinMs }) => {
   const start = threadEntry();
   // 0: idle, 1: inside onnxruntime, 2: stopping (the worker will not enter again).
   const state = new Int32Array(new SharedArrayBuffer(4));
-  const worker = new Worker(start.script, { eval: start.eval, workerData: { [NATIVE_STATE_KEY]: state } });
+  // The worker answers on a port of its own, which the host can also read synchronously.
+  const { port1: answers, port2: answerPort } = new MessageChannel();
+  const worker = new Worker(start.script, {
+    eval: start.eval,
+    workerData: { [NATIVE_STATE_KEY]: state, [ANSWER_PORT_KEY]: answerPort },
+    transferList: [answerPort],
+  });
   let gone = false;
   let stopping: Promise<void> | undefined;
   let stopNow: (() => void) | undefined;
   const died = (error: Error): void => {
     if (gone) return;
     gone = true;
+    poller.stop();
     listener.died(error);
   };
   const tryStop = (): boolean => {
@@ -96,21 +107,42 @@ export const spawnNodeThread: SpawnWorker = (listener) => {
     void worker.terminate().then(stopNow, stopNow);
     return true;
   };
-  worker.on('message', (m: FromWorker) => {
+  const onMessage = (m: FromWorker): void => {
+    if (m.t === 'result' || m.t === 'error') poller.answered();
     // A worker being stopped reports the end of its native section with its next message.
     if (stopping !== undefined) tryStop();
     else listener.message(m);
+  };
+  const poller = new AnswerPoller(spinMs, {
+    poll: () => {
+      const received = receiveMessageOnPort(answers);
+      if (received === undefined) return false;
+      onMessage(received.message as FromWorker);
+      return true;
+    },
+    now: () => performance.now(),
+    microtask: queueMicrotask,
+    macrotask: setImmediate,
   });
+  answers.on('message', onMessage);
   worker.on('error', (error) => died(error));
   worker.on('messageerror', (error) => died(error));
+  answers.on('messageerror', (error) => died(error));
   worker.on('exit', (code) => {
+    answers.close();
     stopNow?.();
     died(new Error(`the worker thread exited with code ${code}`));
   });
   const handle: WorkerHandle = {
-    post: (message, transfer) => worker.postMessage(message, transfer),
+    post: (message, transfer) => {
+      worker.postMessage(message, transfer);
+      if (message.t === 'run') poller.sent();
+    },
     terminate() {
       gone = true;
+      poller.stop();
+      // The answer port stays open until the thread exits: a thread inside
+      // onnxruntime reports the end of its run there, and only then stops.
       // An idle worker is unref'd: without this, the host could exit before the worker's exit is seen.
       worker.ref();
       stopping ??= new Promise<void>((resolve) => {
@@ -119,8 +151,14 @@ export const spawnNodeThread: SpawnWorker = (listener) => {
       });
       return stopping;
     },
-    ref: () => worker.ref(),
-    unref: () => worker.unref(),
+    ref: () => {
+      worker.ref();
+      answers.ref();
+    },
+    unref: () => {
+      worker.unref();
+      answers.unref();
+    },
   };
   return handle;
 };

@@ -370,6 +370,62 @@ describe('process isolation', () => {
   });
 });
 
+describe('polling for answers (spinMs)', () => {
+  /** 32 closed-loop callers for `ms`, with a 5 ms interval timer on the side; returns calls made and the timer's longest gap. */
+  async function hammer(m: OnnxModel<Float32Array, number[]>, ms: number): Promise<{ calls: number; maxGap: number; wrong: number }> {
+    let stop = false;
+    let calls = 0;
+    let wrong = 0;
+    let last = performance.now();
+    let maxGap = 0;
+    const ticker = setInterval(() => {
+      const now = performance.now();
+      maxGap = Math.max(maxGap, now - last);
+      last = now;
+    }, 5);
+    const timer = setTimeout(() => (stop = true), ms);
+    await Promise.all(
+      Array.from({ length: 32 }, async (_, c) => {
+        const x = row(c);
+        const expected = reference.tinyMlp(x, 1);
+        while (!stop) {
+          const out = await m.run(x, far());
+          if (Math.abs(out[1]! - expected[1]!) > 1e-5) wrong++;
+          calls++;
+        }
+      }),
+    );
+    clearInterval(ticker);
+    clearTimeout(timer);
+    return { calls, maxGap, wrong };
+  }
+
+  it('keeps timers firing while 32 callers keep a fast worker busy with polling on (the budget itself: answer-poller.test.ts)', async () => {
+    // The longest poll, so that answers nearly always arrive while polling: the case that could starve the loop.
+    const m = tiny({ execution: 'worker', spinMs: 1, batching: { maxBatchSize: 32, maxDelayMs: 1 } });
+    await m.load();
+    const { calls, maxGap, wrong } = await hammer(m, 400);
+    expect(wrong).toBe(0);
+    expect(calls).toBeGreaterThan(1_000);
+    // A 5 ms interval: polling must not starve it (wide margin for loaded CI machines).
+    expect(maxGap).toBeLessThan(100);
+  });
+
+  it('works with polling off (spinMs: 0), answers arriving as messages only', async () => {
+    const m = tiny({ execution: 'worker', spinMs: 0, batching: { maxBatchSize: 32, maxDelayMs: 1 } });
+    await m.load();
+    const { calls, wrong } = await hammer(m, 150);
+    expect(wrong).toBe(0);
+    expect(calls).toBeGreaterThan(100);
+  });
+
+  it('validates spinMs: at most 1 ms, and only in worker mode', () => {
+    expect(() => tiny({ execution: 'worker', spinMs: 5 })).toThrow(/spinMs/);
+    expect(() => tiny({ execution: 'worker', spinMs: -1 })).toThrow(/spinMs/);
+    expect(() => tiny({ spinMs: 0.1 })).toThrow(/spinMs: only used with execution: 'worker'/);
+  });
+});
+
 describe('close', () => {
   it('rejects calls in flight with ClosedError and terminates the workers at once', async () => {
     const m = tiny({ execution: 'worker', killAfterMs: 60_000 });
