@@ -36,6 +36,15 @@ export function loadLogic(): Promise<LogicModule> {
   return p;
 }
 
+/**
+ * Supplies the evaluation module up front, for runtimes where nothing is
+ * downloaded (Node: `rules-loader.node.ts`): rules then answer synchronously
+ * from the start and `evaluate()` needs no `ready()` first.
+ */
+export function provideLogic(module: LogicModule): void {
+  loaded ??= module;
+}
+
 /** The evaluation module if it has arrived, else undefined. */
 export function loadedLogic(): LogicModule | undefined {
   return loaded;

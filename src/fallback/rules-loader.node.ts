@@ -1,9 +1,17 @@
 /**
- * Loading rule sets from files (Node only: uses `fs/promises`).
+ * Rules in Node: loading rule sets from files (`fs/promises`), and the
+ * JsonLogic engine supplied at import. Browsers load the engine on demand
+ * (its own chunk); in Node nothing is downloaded, so rule sets built through
+ * the Node entry evaluate synchronously from the start, as they did before
+ * the browser build split the engine off.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { RulesError, isRulesError } from '../errors.js';
+import * as logic from './json-logic-eval.js';
+import { provideLogic } from './logic-loader.js';
 import { parseRuleSetJson, validateRuleSet, DEFAULT_RULES_LIMITS, type RuleSetDefinition, type RuleSetValidationOptions } from './rules-schema.js';
+
+provideLogic(logic);
 
 /**
  * Reads a JSON rule set file and validates it. Resolves to a frozen,
