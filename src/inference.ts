@@ -33,6 +33,7 @@ import { toIssues, validateOptions, type InferenceOptions, type SchemaLike } fro
 import { CircuitBreaker, type BreakerStats } from './resilience/circuit-breaker.js';
 import { AttemptContext } from './resilience/attempt-context.js';
 import { DeadlineQueue, type DeadlineEntry } from './resilience/deadline-queue.js';
+import { runIntoOf, type AnswerSink } from './models/run-into.js';
 import { CallerAborted, normalizeError, reasonOf } from './resilience/failure-reason.js';
 import { abortable, timeoutError } from './resilience/deadline.js';
 import { isRetryableByDefault, retryAfterFailure, type RetryOptions } from './resilience/retry.js';
@@ -181,7 +182,7 @@ interface Call<I> {
  * its failure or the deadline, whichever comes first. A class rather than
  * closures: one allocation per attempt on the hot path instead of five.
  */
-class Attempt<I, O> {
+class Attempt<I, O> implements AnswerSink<O> {
   private settled = false;
   private entry: DeadlineEntry | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -724,18 +725,23 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     // The first attempt starts with the call: one clock read fewer on the hot path.
     const started = n === 1 ? call.start : performance.now();
     const ctx = new AttemptContext(call.deadline, call.context, call.signal);
-    let running: Promise<O>;
-    try {
-      running = slot.model.run(call.input, ctx);
-    } catch (e) {
-      running = Promise.reject(e);
-    }
     const a = new Attempt<I, O>(n, started, call, ctx, report, slot.breaker, this.outputSchema, this.deadlines, resolve, reject);
+    // Armed first: a model may fail synchronously, and a settled attempt must not leave a deadline queued.
     a.arm();
-    running.then(
-      (value) => a.answered(value),
-      (error: unknown) => a.failed(error),
-    );
+    const model = slot.model;
+    const fast = runIntoOf(model);
+    try {
+      if (fast !== undefined) {
+        fast.call(model, call.input, ctx, a);
+        return;
+      }
+      model.run(call.input, ctx).then(
+        (value) => a.answered(value),
+        (error: unknown) => a.failed(error),
+      );
+    } catch (e) {
+      a.failed(e);
+    }
   }
 
   private async fallback(slot: VersionSlot<I, O>, call: Call<I>, error: unknown, start: number, route: Route): Promise<Outcome<O>> {

@@ -16,6 +16,7 @@ import type { Model, RunContext } from '../types.js';
 import type { Batcher } from './batcher.js';
 import { createFeedChecker, createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
 import type { TensorData } from './tensor.js';
+import { RUN_INTO, type AnswerSink, type RunsInto } from './run-into.js';
 import {
   executionIssues,
   executionOptionsShape,
@@ -315,7 +316,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     );
   }
 
-  return {
+  const model: OnnxModel<I, O> = {
     kind: 'onnx',
     load(opts = {}) {
       const shared = ensureLoaded();
@@ -379,4 +380,25 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
       return closing;
     },
   };
+  // The pipeline's fast path (run-into.ts): an inline run without a queue
+  // settles the attempt from the session's answer, with no promise between.
+  const fast: RunsInto<I, O>[typeof RUN_INTO] = (input, ctx, sink) => {
+    const s = session;
+    if (closed || s === undefined || queue !== undefined || s.runInto === undefined) {
+      model.run(input, ctx).then(
+        (v) => sink.answered(v),
+        (e: unknown) => sink.failed(e),
+      );
+      return;
+    }
+    let feeds: Readonly<Record<string, TensorData>>;
+    try {
+      feeds = encode(input);
+    } catch (error) {
+      return sink.failed(error);
+    }
+    s.runInto(feeds, (outputs) => decode(outputs, input), sink as AnswerSink<Awaited<O>>);
+  };
+  (model as OnnxModel<I, O> & RunsInto<I, O>)[RUN_INTO] = fast;
+  return model;
 }

@@ -4,6 +4,7 @@
  * drives onnxruntime-node, onnxruntime-web, or a test double.
  */
 import { ClosedError, ModelInputError, ModelLoadError } from '../errors.js';
+import { settleWith, type AnswerSink } from './run-into.js';
 import { isTensorType, type TensorData, type TensorType } from './tensor.js';
 
 /** The part of an onnxruntime `Tensor` used here. */
@@ -83,6 +84,8 @@ export interface TensorSession {
    * live elsewhere (workers).
    */
   runMapped?<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T): Promise<Awaited<T>>;
+  /** {@link runMapped} settling `sink` instead of returning a promise (see `run-into.ts`). Absent where `runMapped` is. */
+  runInto?<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T, sink: AnswerSink<Awaited<T>>): void;
   /** Releases the native session (after the runs in flight). Idempotent. */
   release(): Promise<void>;
 }
@@ -280,27 +283,52 @@ export async function createTensorSession(
     ).then(() => result);
   }
 
-  // A promise chain, not an async function: this runs once per inline call.
-  function runMapped<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T): Promise<Awaited<T>> {
-    if (released !== undefined) return Promise.reject(new ClosedError('The ONNX session is released'));
+  function mapInto<T>(data: Record<string, TensorData>, map: (outputs: Record<string, TensorData>) => T, sink: AnswerSink<Awaited<T>>): void {
+    let value: T;
+    try {
+      value = map(data);
+    } catch (error) {
+      return sink.failed(error);
+    }
+    settleWith(sink, value as Awaited<T> | PromiseLike<Awaited<T>>);
+  }
+
+  // Callbacks rather than an async function: this runs once per inline call.
+  function runInto<T>(
+    feeds: Readonly<Record<string, TensorData>>,
+    map: (outputs: Record<string, TensorData>) => T,
+    sink: AnswerSink<Awaited<T>>,
+  ): void {
+    if (released !== undefined) return sink.failed(new ClosedError('The ONNX session is released'));
     let running: Promise<Record<string, OrtTensorLike>>;
     try {
       running = session.run(toOrt(feeds));
     } catch (error) {
-      return Promise.reject(error);
+      return sink.failed(error);
     }
     inFlight++;
-    return running.then(
+    running.then(
       (out) => {
         settle();
         const data = toData(out);
-        return (data instanceof Promise ? data.then(map) : map(data)) as Awaited<T>;
+        if (data instanceof Promise) {
+          data.then(
+            (d) => mapInto(d, map, sink),
+            (e: unknown) => sink.failed(e),
+          );
+          return;
+        }
+        mapInto(data, map, sink);
       },
       (error: unknown) => {
         settle();
-        throw error;
+        sink.failed(error);
       },
     );
+  }
+
+  function runMapped<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T): Promise<Awaited<T>> {
+    return new Promise<Awaited<T>>((resolve, reject) => runInto(feeds, map, { answered: resolve, failed: reject }));
   }
 
   const identity = (outputs: Record<string, TensorData>): Record<string, TensorData> => outputs;
@@ -310,6 +338,7 @@ export async function createTensorSession(
     outputMetadata,
     run: (feeds) => runMapped(feeds, identity),
     runMapped,
+    runInto,
     release() {
       released ??= (inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (drained = resolve))).then(() => session.release());
       return released;
