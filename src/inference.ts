@@ -42,7 +42,8 @@ import { Router, type FlagEvaluation, type RoutingStatus } from './routing/route
 import type { DeployOptions, RoutingOptions } from './routing/routing-options.js';
 import { validateRouting } from './routing/routing-schema.js';
 import { noopInstrumentation, type CallObserver, type Instrumentation } from './telemetry/instrumentation.js';
-import { openTelemetry } from './telemetry/otel.js';
+import { guardInstrumentation } from './telemetry/guarded.js';
+import { isOwnOpenTelemetry, openTelemetry } from './telemetry/otel.js';
 import type { OnnxModelListener } from './models/worker-options.js';
 import type { WorkerReplacedEvent } from './models/worker-pool.js';
 import type { Failure, InferenceContext, InferOptions, Model, Outcome, Route } from './types.js';
@@ -354,7 +355,16 @@ class InferenceImpl<I, O> implements Inference<I, O> {
     this.fallbackTimeoutMs = options.fallbackTimeoutMs;
     this.maxConcurrency = options.maxConcurrency ?? Number.POSITIVE_INFINITY;
     // OpenTelemetry by default: a no-op until an SDK is registered, so users without it pay next to nothing.
-    this.instrumentation = options.instrumentation === false ? noopInstrumentation : (options.instrumentation ?? openTelemetry());
+    const given = options.instrumentation;
+    // The application's own instrumentation is wrapped so that nothing it throws reaches a call.
+    this.instrumentation =
+      given === false
+        ? noopInstrumentation
+        : given === undefined
+          ? openTelemetry()
+          : given === noopInstrumentation || isOwnOpenTelemetry(given)
+            ? given
+            : guardInstrumentation(given);
     const schema = this.outputSchema;
     this.checkFallback = schema
       ? (value) => {

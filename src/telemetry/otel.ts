@@ -633,6 +633,11 @@ class OtelInstrumentation implements Instrumentation {
   }
 }
 
+/** @internal True for instrumentations made by `openTelemetry()` of this copy of the library (trusted not to throw). */
+export function isOwnOpenTelemetry(instrumentation: Instrumentation): boolean {
+  return instrumentation instanceof OtelInstrumentation;
+}
+
 /**
  * OpenTelemetry instrumentation for `createInference`: one `infer {name}`
  * span per call (a child of the caller's active span) with a child span per
