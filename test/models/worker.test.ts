@@ -407,8 +407,9 @@ describe('polling for answers (spinMs)', () => {
     const { calls, maxGap, wrong } = await hammer(m, 400);
     expect(wrong).toBe(0);
     expect(calls).toBeGreaterThan(1_000);
-    // A 5 ms interval: polling must not starve it (wide margin for loaded CI machines).
-    expect(maxGap).toBeLessThan(100);
+    // A 5 ms interval over a 400 ms window: starved, it would see one gap of ~400 ms. Gaps of 15-35 ms are
+    // seen with and without polling (GC, the test runner); the bound leaves room for loaded CI machines.
+    expect(maxGap).toBeLessThan(200);
   });
 
   it('works with polling off (spinMs: 0), answers arriving as messages only', async () => {
