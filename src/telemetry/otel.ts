@@ -128,6 +128,7 @@ const ROUTE_REASON: Readonly<Record<Route, string>> = {
  * the API's look-ups; any change goes through the public API again.
  */
 const API_GLOBALS = Symbol.for('opentelemetry.js.api.1');
+const OTEL_GLOBAL = globalThis as { [API_GLOBALS]?: ApiGlobals };
 type ApiGlobals = { readonly trace?: unknown; readonly metrics?: unknown } | undefined;
 const UNSEEN = Symbol('unseen');
 
@@ -492,6 +493,8 @@ class OtelInstrumentation implements Instrumentation {
   private instruments: Instruments | undefined;
   // The registered globals the current resolution was made with.
   private seenTrace: unknown = UNSEEN;
+  /** Nothing to record and no API global registered at the last look: while that lasts, calls get the no-op observer at once. */
+  private quiet = false;
   private seenMetrics: unknown = UNSEEN;
   /** An explicit provider that is a proxy may get its delegate at any time: resolve on every call. */
   private readonly alwaysResolve: boolean;
@@ -552,7 +555,7 @@ class OtelInstrumentation implements Instrumentation {
 
   /** Re-resolves the tracer and the instruments when a global provider was (un)registered. */
   private refresh(): void {
-    const globals = (globalThis as { [API_GLOBALS]?: ApiGlobals })[API_GLOBALS];
+    const globals = OTEL_GLOBAL[API_GLOBALS];
     const t = globals?.trace;
     const m = globals?.metrics;
     if (t === this.seenTrace && m === this.seenMetrics && !this.alwaysResolve) return;
@@ -560,9 +563,12 @@ class OtelInstrumentation implements Instrumentation {
     this.seenMetrics = m;
     if (this.spans) this.currentTracer();
     if (this.metrics) this.currentInstruments();
+    this.quiet = globals === undefined && this.tracer === undefined && this.instruments === undefined && !this.alwaysResolve;
   }
 
   startCall(name: string, input: unknown, _context: InferenceContext | undefined): CallObserver {
+    // The common case of an application without OpenTelemetry: no API global was ever registered.
+    if (OTEL_GLOBAL[API_GLOBALS] === undefined && this.quiet) return noopObserver;
     this.refresh();
     const tracer = this.tracer;
     const instruments = this.instruments;
