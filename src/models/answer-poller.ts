@@ -14,8 +14,9 @@
  *   waited for, its answer arrives as a message;
  * - polls run as microtasks (right after the sending code), and an answer's
  *   callers often send the next run in the same microtask checkpoint; past
- *   `turnBudgetMs` within one turn of the event loop, the next poll waits for
- *   the loop's next turn (a macrotask), so timers and I/O get their turn.
+ *   `turnBudgetMs` within one turn of the event loop (counted for all the
+ *   thread's workers together), the next poll waits for the loop's next turn
+ *   (a macrotask), so timers and I/O get their turn.
  *
  * Runtime-agnostic: the poll and the schedulers are injected.
  */
@@ -30,6 +31,14 @@ export interface PollerRuntime {
   /** Runs `fn` in a later turn of the event loop, after timers and I/O. */
   readonly macrotask: (fn: () => void) => void;
 }
+
+/** When polling started in the current turn of the event loop (-1: not yet); shared by the pollers that share a thread. */
+export interface TurnState {
+  start: number;
+}
+
+/** The turn state of this thread's pollers: every worker's polls count against the same budget. */
+const threadTurn: TurnState = { start: -1 };
 
 /** Weight of the latest round trip in the running average that decides whether to poll. */
 const RTT_WEIGHT = 0.2;
@@ -46,8 +55,6 @@ export class AnswerPoller {
   /** Running average of the round trip, ms (0: none measured yet). */
   private rtt = 0;
   private queued = false;
-  /** When polling started in the current turn of the event loop (-1: not yet). */
-  private turnStart = -1;
   private stopped = false;
   /** Polls that took an answer, polls that gave up, polls skipped because runs are slow (for tests and tuning). */
   readonly counts = { hits: 0, misses: 0, skipped: 0, deferred: 0 };
@@ -56,6 +63,7 @@ export class AnswerPoller {
     private readonly spinMs: number,
     private readonly runtime: PollerRuntime,
     private readonly turnBudgetMs = TURN_BUDGET_MS,
+    private readonly turn: TurnState = threadTurn,
   ) {}
 
   /** A run was sent to the worker. */
@@ -64,11 +72,12 @@ export class AnswerPoller {
     if (this.pending++ === 0) this.sentAt = now;
     if (this.spinMs <= 0 || this.queued || this.stopped) return;
     this.queued = true;
-    if (this.turnStart < 0) {
-      this.turnStart = now;
+    const turn = this.turn;
+    if (turn.start < 0) {
+      turn.start = now;
       this.runtime.macrotask(this.nextTurn);
     }
-    if (now - this.turnStart < this.turnBudgetMs) this.runtime.microtask(this.run);
+    if (now - turn.start < this.turnBudgetMs) this.runtime.microtask(this.run);
     else {
       this.counts.deferred++;
       this.runtime.macrotask(this.run);
@@ -91,7 +100,7 @@ export class AnswerPoller {
   }
 
   private readonly nextTurn = (): void => {
-    this.turnStart = -1;
+    this.turn.start = -1;
   };
 
   private readonly run = (): void => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AnswerPoller, type PollerRuntime } from '../../src/models/answer-poller.js';
+import { AnswerPoller, type PollerRuntime, type TurnState } from '../../src/models/answer-poller.js';
 
 /** A scripted runtime: a manual clock, microtask and macrotask queues the test drains, and a scripted poll. */
 function fakeRuntime(answerAfterPolls: () => number | undefined) {
@@ -39,7 +39,7 @@ function fakeRuntime(answerAfterPolls: () => number | undefined) {
 describe('AnswerPoller', () => {
   it('polls in a microtask right after a run is sent and takes the answer as soon as it is there', () => {
     const rt = fakeRuntime(() => 5);
-    const p = rt.attach(new AnswerPoller(0.1, rt.runtime));
+    const p = rt.attach(new AnswerPoller(0.1, rt.runtime, 1, { start: -1 }));
     rt.send();
     expect(rt.micro).toHaveLength(1);
     rt.micro.shift()!();
@@ -48,7 +48,7 @@ describe('AnswerPoller', () => {
 
   it('gives up after spinMs (the answer then arrives as a message)', () => {
     const rt = fakeRuntime(() => undefined);
-    const p = rt.attach(new AnswerPoller(0.1, rt.runtime));
+    const p = rt.attach(new AnswerPoller(0.1, rt.runtime, 1, { start: -1 }));
     rt.send();
     rt.micro.shift()!();
     expect(p.counts).toMatchObject({ hits: 0, misses: 1 });
@@ -56,7 +56,7 @@ describe('AnswerPoller', () => {
 
   it('stops polling for a worker whose recent round trips are longer than spinMs', () => {
     const rt = fakeRuntime(() => undefined);
-    const p = rt.attach(new AnswerPoller(0.1, rt.runtime));
+    const p = rt.attach(new AnswerPoller(0.1, rt.runtime, 1, { start: -1 }));
     rt.send();
     rt.micro.shift()!();
     rt.advance(50);
@@ -69,12 +69,12 @@ describe('AnswerPoller', () => {
 
   it('never polls with spinMs 0 or once stopped', () => {
     const rt = fakeRuntime(() => 1);
-    const off = rt.attach(new AnswerPoller(0, rt.runtime));
+    const off = rt.attach(new AnswerPoller(0, rt.runtime, 1, { start: -1 }));
     rt.send();
     expect(rt.micro).toHaveLength(0);
     expect(rt.macro).toHaveLength(0);
     off.answered();
-    const stopped = rt.attach(new AnswerPoller(0.1, rt.runtime));
+    const stopped = rt.attach(new AnswerPoller(0.1, rt.runtime, 1, { start: -1 }));
     stopped.stop();
     rt.send();
     expect(rt.micro).toHaveLength(0);
@@ -82,7 +82,7 @@ describe('AnswerPoller', () => {
 
   it('hands the event loop a turn once polling took turnBudgetMs in one turn, even if every answer comes in time', () => {
     const rt = fakeRuntime(() => 3);
-    const p = rt.attach(new AnswerPoller(0.1, rt.runtime, 1));
+    const p = rt.attach(new AnswerPoller(0.1, rt.runtime, 1, { start: -1 }));
     // Each answer's callers send the next run in the same microtask checkpoint.
     let runs = 0;
     rt.send();
@@ -104,5 +104,27 @@ describe('AnswerPoller', () => {
     // A new turn: the next run polls in a microtask again.
     rt.send();
     expect(rt.micro).toHaveLength(1);
+  });
+
+  it('counts the turn budget for all the workers of a thread together', () => {
+    const turn: TurnState = { start: -1 };
+    const a = fakeRuntime(() => 0);
+    const b = fakeRuntime(() => 0);
+    const pa = a.attach(new AnswerPoller(0.1, a.runtime, 1, turn));
+    const pb = b.attach(new AnswerPoller(0.1, b.runtime, 1, turn));
+    a.send();
+    a.micro.shift()!();
+    // 0.9 ms of work later, still in the same turn, the other worker's poll still fits.
+    b.advance(0.9);
+    a.advance(0.9);
+    b.send();
+    expect(b.micro).toHaveLength(1);
+    b.micro.shift()!();
+    // Past the shared budget: the first worker's next poll waits for the next turn.
+    a.advance(0.2);
+    a.send();
+    expect(a.micro).toHaveLength(0);
+    expect(pa.counts.deferred).toBe(1);
+    expect(pb.counts.deferred).toBe(0);
   });
 });
