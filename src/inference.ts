@@ -180,8 +180,8 @@ interface Call<I> {
 
 /**
  * The state of one attempt: settles it exactly once, from the model's answer,
- * its failure or the deadline, whichever comes first. A class rather than
- * closures: one allocation per attempt on the hot path instead of five.
+ * its failure or the deadline, whichever comes first. One object (and its
+ * expiry callback) per attempt rather than five closures: this is the hot path.
  */
 class Attempt<I, O> implements AnswerSink<O> {
   private settled = false;
@@ -624,14 +624,27 @@ class InferenceImpl<I, O> implements Inference<I, O> {
 
   /** The model answered: `accept` decides; a refusal goes to the fallbacks. */
   private answer(slot: VersionSlot<I, O>, call: Call<I>, route: Route, value: O): Outcome<O> | Promise<Outcome<O>> {
-    const accept = this.accept;
-    let verdict: true | string;
+    let rejected: ModelCallError | undefined;
     try {
-      verdict = accept === undefined ? true : accept(value, call.input);
+      rejected = this.rejection(value, call.input);
     } catch (error) {
       return this.recover(slot, call, route, error, false);
     }
-    if (verdict !== true) return this.recover(slot, call, route, new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict)), false);
+    if (rejected !== undefined) return this.recover(slot, call, route, rejected, false);
+    const outcome = this.modelOutcome(slot, call, route, value);
+    this.release(slot);
+    return outcome;
+  }
+
+  /** `accept`'s verdict on an answer: undefined when accepted, else the `rejected-output` error. */
+  private rejection(value: O, input: I): ModelCallError | undefined {
+    const accept = this.accept;
+    const verdict = accept === undefined ? true : accept(value, input);
+    return verdict === true ? undefined : new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict));
+  }
+
+  /** Counts and reports an accepted model answer as the call's outcome. */
+  private modelOutcome(slot: VersionSlot<I, O>, call: Call<I>, route: Route, value: O): Outcome<O> {
     slot.model_++;
     const outcome: Outcome<O> = {
       value,
@@ -642,7 +655,6 @@ class InferenceImpl<I, O> implements Inference<I, O> {
       attempts: call.attempts,
     };
     call.observer.end(outcome);
-    this.release(slot);
     return outcome;
   }
 
@@ -660,22 +672,9 @@ class InferenceImpl<I, O> implements Inference<I, O> {
         if (!retryable || this.retry === undefined || !this.canRetry(failure)) throw failure;
         const retried = retryAfterFailure(failure, () => this.attemptOnce(slot, call), this.retry, call.deadline, this.canRetry, signal);
         const value = await (signal === undefined ? retried : abortable(retried, signal));
-        const accept = this.accept;
-        const verdict = accept === undefined ? true : accept(value, call.input);
-        if (verdict === true) {
-          slot.model_++;
-          const outcome: Outcome<O> = {
-            value,
-            source: 'model',
-            version: slot.name,
-            route,
-            latencyMs: call.answeredAt - call.start,
-            attempts: call.attempts,
-          };
-          call.observer.end(outcome);
-          return outcome;
-        }
-        error = new ModelCallError('ERR_REJECTED_OUTPUT', 'rejected-output', String(verdict));
+        const rejected = this.rejection(value, call.input);
+        if (rejected === undefined) return this.modelOutcome(slot, call, route, value);
+        error = rejected;
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         error = normalizeError(e);
