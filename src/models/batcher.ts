@@ -70,9 +70,23 @@ interface Entry {
   readonly rows: number;
   readonly deadline: number;
   readonly queuedAt: number;
-  /** Settles the call with its own outputs (mapped by the caller's `map`, in the same step). */
-  readonly resolve: (outputs: Record<string, TensorData>) => void;
+  readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
+  /** The caller's mapping of its own outputs, applied when they arrive (see {@link deliver}). */
+  readonly map: ((outputs: Record<string, TensorData>) => unknown) | undefined;
+}
+
+/** Settles a call with its own outputs, mapped in the same step; what the mapping throws rejects the call. */
+function deliver(e: Entry, outputs: Record<string, TensorData>): void {
+  const map = e.map;
+  if (map === undefined) return e.resolve(outputs);
+  let value: unknown;
+  try {
+    value = map(outputs);
+  } catch (error) {
+    return e.reject(error);
+  }
+  e.resolve(value);
 }
 
 function expiredError(): ModelCallError {
@@ -288,20 +302,7 @@ export class Batcher {
       }
     }
     return new Promise<Awaited<T>>((resolve, reject) => {
-      const settle =
-        map === undefined
-          ? (resolve as unknown as (outputs: Record<string, TensorData>) => void)
-          : (outputs: Record<string, TensorData>): void => {
-              let value: T;
-              try {
-                value = map(outputs);
-              } catch (error) {
-                reject(error);
-                return;
-              }
-              resolve(value as Awaited<T>);
-            };
-      this.queue.push({ feeds, rows, deadline, queuedAt: now, resolve: settle, reject });
+      this.queue.push({ feeds, rows, deadline, queuedAt: now, resolve: resolve as (value: unknown) => void, reject, map });
       this.queuedRows += rows;
       this.pump(now);
     });
@@ -437,7 +438,7 @@ export class Batcher {
     running.then(
       (outputs) => {
         this.finished();
-        e.resolve(outputs);
+        deliver(e, outputs);
       },
       (error: unknown) => {
         this.finished();
@@ -468,7 +469,7 @@ export class Batcher {
           for (const e of batch) e.reject(error);
           return;
         }
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve(parts[i]!);
+        for (let i = 0; i < batch.length; i++) deliver(batch[i]!, parts[i]!);
       },
       (error: unknown) => {
         this.finished();
