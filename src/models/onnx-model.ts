@@ -14,7 +14,7 @@ import {
 } from '../errors.js';
 import type { Model, RunContext } from '../types.js';
 import type { Batcher } from './batcher.js';
-import { createFeedChecker, createTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
+import { createFeedChecker, createTensorSession, type InlineTensorSession, type ModelBytesOrPath, type OrtLike, type TensorSession } from './onnx-session.js';
 import type { TensorData } from './tensor.js';
 import { RUN_INTO, type AnswerSink, type RunsInto } from './run-into.js';
 import {
@@ -171,8 +171,6 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
   let closed = false;
   let closing: Promise<void> | undefined;
   const closeController = new AbortController();
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
 
   async function doLoad(): Promise<TensorSession> {
     // Loaded on demand: applications that use neither workers nor batching do not ship them.
@@ -276,9 +274,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     return loading;
   }
 
-  function settled(): void {
-    if (--inFlight === 0 && drained) drained();
-  }
+
 
   // Promise chains rather than async functions: with batching this path runs
   // once per row, and each async frame costs a promise and a microtask hop.
@@ -286,34 +282,20 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     // close() may have released the session while this call awaited the load.
     if (closed) return Promise.reject(new ClosedError('The ONNX model is closed'));
     const q = queue;
-    let running: Promise<Record<string, TensorData>>;
     try {
       const feeds = encode(input);
       // Decoded in the same step as the run's answer: one promise per call.
-      // Inline, the session holds its release until its runs end; queued
-      // calls are failed by the queue's and the pool's close, and inline
-      // batches are runs of the session.
-      if (q === undefined && s.runMapped !== undefined) return s.runMapped(feeds, (outputs) => decode(outputs, input));
-      if (q === undefined) running = s.run(feeds);
-      else {
+      if (q !== undefined) {
         // Checked before queueing, so a bad feed fails its own call and never a whole batch.
         checkFeeds!(feeds);
         return q.submit(feeds, ctx.deadline, (outputs) => decode(outputs, input));
       }
+      // No queue means a session on this thread (worker mode always queues);
+      // it holds its release until its runs end.
+      return (s as InlineTensorSession).runMapped(feeds, (outputs) => decode(outputs, input));
     } catch (error) {
       return Promise.reject(error);
     }
-    inFlight++;
-    return running.then(
-      (outputs) => {
-        settled();
-        return decode(outputs, input);
-      },
-      (error: unknown) => {
-        settled();
-        throw error;
-      },
-    );
   }
 
   const model: OnnxModel<I, O> = {
@@ -371,10 +353,10 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
         queue?.close(new ClosedError('The ONNX model is closed'));
         // Workers can be stopped mid-run (their calls reject), unlike an inline session.
         await pool?.release();
-        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
         const s = session;
         session = undefined;
-        // A load in flight releases its own session when it sees `closed`.
+        // An inline session releases after its runs in flight (they still answer);
+        // a load in flight releases its own session when it sees `closed`.
         await s?.release();
       })();
       return closing;
@@ -384,7 +366,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
   // settles the attempt from the session's answer, with no promise between.
   const fast: RunsInto<I, O>[typeof RUN_INTO] = (input, ctx, sink) => {
     const s = session;
-    if (closed || s === undefined || queue !== undefined || s.runInto === undefined) {
+    if (closed || s === undefined || queue !== undefined) {
       model.run(input, ctx).then(
         (v) => sink.answered(v),
         (e: unknown) => sink.failed(e),
@@ -397,7 +379,7 @@ export function createOnnxModel<I, O>(binding: OnnxRuntimeBinding, options: Onnx
     } catch (error) {
       return sink.failed(error);
     }
-    s.runInto(feeds, (outputs) => decode(outputs, input), sink as AnswerSink<Awaited<O>>);
+    (s as InlineTensorSession).runInto(feeds, (outputs) => decode(outputs, input), sink as AnswerSink<Awaited<O>>);
   };
   (model as OnnxModel<I, O> & RunsInto<I, O>)[RUN_INTO] = fast;
   return model;

@@ -78,16 +78,16 @@ export interface TensorSession {
    * @throws {ModelInputError} When the feeds do not match the model's inputs.
    */
   run(feeds: Readonly<Record<string, TensorData>>): Promise<Record<string, TensorData>>;
-  /**
-   * {@link run} with `map` applied to the outputs in the same step: one
-   * promise per call fewer on the inline hot path. Absent on sessions that
-   * live elsewhere (workers).
-   */
-  runMapped?<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T): Promise<Awaited<T>>;
-  /** {@link runMapped} settling `sink` instead of returning a promise (see `run-into.ts`). Absent where `runMapped` is. */
-  runInto?<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T, sink: AnswerSink<Awaited<T>>): void;
   /** Releases the native session (after the runs in flight). Idempotent. */
   release(): Promise<void>;
+}
+
+/** A session on this thread (what {@link createTensorSession} makes), with its hot-path variants of `run`. */
+export interface InlineTensorSession extends TensorSession {
+  /** {@link TensorSession.run} with `map` applied to the outputs in the same step: one promise per call fewer. */
+  runMapped<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T): Promise<Awaited<T>>;
+  /** {@link runMapped} settling `sink` instead of returning a promise (see `run-into.ts`). */
+  runInto<T>(feeds: Readonly<Record<string, TensorData>>, map: (outputs: Record<string, TensorData>) => T, sink: AnswerSink<Awaited<T>>): void;
 }
 
 function normalizeMetadata(
@@ -222,7 +222,7 @@ export async function createTensorSession(
   ort: OrtLike,
   source: ModelBytesOrPath,
   sessionOptions?: Readonly<Record<string, unknown>>,
-): Promise<TensorSession> {
+): Promise<InlineTensorSession> {
   let session: OrtSessionLike;
   try {
     session =

@@ -225,7 +225,7 @@ describe('createTensorSession: runs and release', () => {
   it('releases the native session only after the runs in flight, which still answer', async () => {
     const { runtime, pending, log } = controlledRuntime();
     const s = await createTensorSession(runtime, { bytes: new Uint8Array(1) });
-    const running = s.runMapped!({ a: tensor('int32', [7], [1]) }, (out) => (out.b!.data as Int32Array)[0]);
+    const running = s.runMapped({ a: tensor('int32', [7], [1]) }, (out) => (out.b!.data as Int32Array)[0]);
     const released = s.release();
     await new Promise((r) => setTimeout(r, 5));
     expect(log).toEqual([]);
@@ -247,7 +247,7 @@ describe('createTensorSession: runs and release', () => {
   it('runMapped applies the mapping in the same step and rejects with what the mapping throws', async () => {
     const { runtime, pending } = controlledRuntime();
     const s = await createTensorSession(runtime, { bytes: new Uint8Array(1) });
-    const failing = s.runMapped!({ a: tensor('int32', [1], [1]) }, () => {
+    const failing = s.runMapped({ a: tensor('int32', [1], [1]) }, () => {
       throw new Error('decode failed');
     });
     pending.shift()!();
