@@ -18,6 +18,15 @@ import { fixturePath, randomRows, reference } from '../fixtures/reference.js';
 const nodeRuntime: OrtLike = ortNode;
 type WebSatisfies = typeof ortWeb extends OrtLike ? true : false;
 
+/** The runtime's Tensor, for fake runtimes: it keeps what it is given. */
+class FakeTensor {
+  constructor(
+    readonly type: string,
+    readonly data: unknown,
+    readonly dims: readonly number[] = [],
+  ) {}
+}
+
 const isModelInputError = (e: unknown) => isGracefulInferenceError(e) && e.code === 'ERR_MODEL_INPUT';
 
 async function inputError(fn: () => unknown): Promise<string> {
@@ -195,13 +204,7 @@ describe('createTensorSession: runs and release', () => {
     const pending: (() => void)[] = [];
     const log: string[] = [];
     const runtime: OrtLike = {
-      Tensor: class {
-        constructor(
-          readonly type: string,
-          readonly data: unknown,
-          readonly dims: readonly number[] = [],
-        ) {}
-      },
+      Tensor: FakeTensor,
       InferenceSession: {
         create: async () => ({
           inputNames: ['a'],
@@ -260,13 +263,7 @@ describe('createTensorSession: runs and release', () => {
 describe('createTensorSession with a minimal runtime', () => {
   it('works without metadata (onnxruntime < 1.22): checks names only', async () => {
     const fake: OrtLike = {
-      Tensor: class {
-        constructor(
-          readonly type: string,
-          readonly data: unknown,
-          readonly dims: readonly number[] = [],
-        ) {}
-      },
+      Tensor: FakeTensor,
       InferenceSession: {
         create: async () => ({
           inputNames: ['a'],
@@ -285,13 +282,7 @@ describe('createTensorSession with a minimal runtime', () => {
 
   it('downloads non-CPU outputs (onnxruntime-web GPU tensors)', async () => {
     const fake: OrtLike = {
-      Tensor: class {
-        constructor(
-          readonly type: string,
-          readonly data: unknown,
-          readonly dims: readonly number[] = [],
-        ) {}
-      },
+      Tensor: FakeTensor,
       InferenceSession: {
         create: async () => ({
           inputNames: ['a'],

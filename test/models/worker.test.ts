@@ -54,6 +54,23 @@ function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>): vo
   for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i]! - expected[i]!)).toBeLessThan(1e-5);
 }
 
+/** An interval timer that records the longest gap between its ticks (how long the event loop was held). */
+function gapMeter(everyMs: number): { stop(): number } {
+  let last = performance.now();
+  let maxGap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+  }, everyMs);
+  return {
+    stop() {
+      clearInterval(ticker);
+      return maxGap;
+    },
+  };
+}
+
 /** Polls `condition` every 10 ms for up to 10 s. */
 async function until(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 1_000 && !condition(); i++) await sleep(10);
@@ -165,15 +182,9 @@ describe('worker mode: deadlines, watchdog and crashes', () => {
       fallback: { name: 'rules', handle: () => [0.5, 0.5] },
     });
     await inference.ready();
-    let last = performance.now();
-    let maxGap = 0;
-    const ticker = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-    }, 2);
+    const ticks = gapMeter(2);
     const outcome = await inference.infer(500);
-    clearInterval(ticker);
+    const maxGap = ticks.stop();
     expect(outcome).toMatchObject({ source: 'fallback', reason: 'timeout', fallbackName: 'rules' });
     expect(outcome.latencyMs).toBeGreaterThanOrEqual(55);
     expect(outcome.latencyMs).toBeLessThan(400);
@@ -376,13 +387,7 @@ describe('polling for answers (spinMs)', () => {
     let stop = false;
     let calls = 0;
     let wrong = 0;
-    let last = performance.now();
-    let maxGap = 0;
-    const ticker = setInterval(() => {
-      const now = performance.now();
-      maxGap = Math.max(maxGap, now - last);
-      last = now;
-    }, 5);
+    const ticks = gapMeter(5);
     const timer = setTimeout(() => (stop = true), ms);
     await Promise.all(
       Array.from({ length: 32 }, async (_, c) => {
@@ -395,9 +400,8 @@ describe('polling for answers (spinMs)', () => {
         }
       }),
     );
-    clearInterval(ticker);
     clearTimeout(timer);
-    return { calls, maxGap, wrong };
+    return { calls, maxGap: ticks.stop(), wrong };
   }
 
   it('keeps timers firing while 32 callers keep a fast worker busy with polling on (the budget itself: answer-poller.test.ts)', async () => {
